@@ -1,0 +1,50 @@
+# Two commands on a fresh machine: `make lab` (whole lab + report) and `make test` (all tests).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PULL_LAB := $(VENV)/bin/pull-lab
+export TESTCONTAINERS_RYUK_DISABLED := true
+export TESTCONTAINERS_CONNECTION_MODE := docker_host
+
+.PHONY: venv host-prep build up down test unit e2e lint bench lab clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+host-prep: venv
+	$(PULL_LAB) host-prep
+
+build: host-prep
+	$(PULL_LAB) build
+
+up: build
+	$(PULL_LAB) up
+
+down: venv
+	$(PULL_LAB) down
+
+unit: venv
+	$(PY) -m pytest -m "not e2e" tests
+
+e2e: build
+	$(PY) -m pytest -m e2e
+
+# The full suite, e2e included: what .ci/run calls.
+test: build
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check lab fixtures scenarios tests bench conftest.py
+	$(VENV)/bin/ruff format --check lab fixtures scenarios tests bench conftest.py
+	$(VENV)/bin/mypy lab
+
+bench: build
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report

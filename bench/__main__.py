@@ -1,0 +1,115 @@
+"""Build and cluster figures: cold build per step, warm cluster-ready time, size, memory.
+
+python -m bench cold-build      # every cache empty (build, Go modules, Go build cache)
+python -m bench warm-cluster -n 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lab.offline.cache import BuildCache
+
+
+def _peak_child_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def cold_build(args: argparse.Namespace) -> None:
+    from lab.offline.build import build_all
+
+    with tempfile.TemporaryDirectory(prefix="pull-lab-bench-", dir=args.tmp) as tmp:
+        root = Path(tmp)
+        # A cold Go toolchain too: fresh module and build caches, as on a new machine.
+        os.environ["GOMODCACHE"] = str(root / "gomod")
+        os.environ["GOCACHE"] = str(root / "gocache")
+        log = io.StringIO()
+        started = time.monotonic()
+        images, results = build_all(
+            "offline", BuildCache(root / "cache"), out=log, image_prefix="pull-lab-bench.local"
+        )
+        total = time.monotonic() - started
+        print("cold offline build, 2 cores (seconds per step)")
+        for r in results:
+            print(f"  {r.name:<18} {r.status:<7} {r.seconds:8.1f}")
+        print(f"  {'total':<18} {'':<7} {total:8.1f}")
+        size = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Size}}", images.node_image],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        print(f"node image size: {int(size) / 1e6:.0f} MB")
+        print(f"peak RSS of any build process: {_peak_child_rss_mib():.0f} MiB")
+        du = subprocess.run(
+            ["du", "-sm", str(root)], capture_output=True, text=True
+        ).stdout.split()[0]
+        print(f"disk used by the cold caches: {du} MB")
+        subprocess.run(
+            ["chmod", "-R", "u+w", str(root)], check=False
+        )  # Go's module cache is read-only
+        for ref in (images.node_image, images.registry_image, images.workload_image):
+            subprocess.run(["docker", "image", "rm", ref], capture_output=True, check=False)
+
+
+def warm_cluster(args: argparse.Namespace) -> None:
+    from lab.cluster import LabCluster
+    from lab.kube import api_client, wait_cluster_usable
+    from lab.offline.build import build_all
+    from lab.session import cluster_spec
+    from lab.settings import Settings
+
+    started = time.monotonic()
+    images, _ = build_all("offline", out=io.StringIO())
+    cached = time.monotonic() - started
+    creates, readies, deletes = [], [], []
+    for i in range(args.n):
+        settings = Settings(cluster_name=f"pull-lab-bench-{i}")
+        cluster = LabCluster(cluster_spec(settings, images))
+        t0 = time.monotonic()
+        try:
+            cluster.create()
+            t1 = time.monotonic()
+            wait_cluster_usable(api_client(cluster.kubeconfig_path))
+            t2 = time.monotonic()
+        finally:
+            cluster.delete()
+            from lab.cluster import remove_network
+
+            remove_network(settings.network_name)
+        creates.append(t1 - t0)
+        readies.append(t2 - t0)
+        deletes.append(time.monotonic() - t2)
+    print(f"warm build check (all steps cached): {cached:.1f}s")
+    for label, values in (("kind create cluster", creates), ("to Ready + default SA", readies)):
+        runs = [round(x, 1) for x in values]
+        print(f"{label:<24} median {statistics.median(values):6.1f}s  runs {runs}")
+    print(f"delete                   median {statistics.median(deletes):6.1f}s")
+    print(f"warm total to a usable cluster (median): {cached + statistics.median(readies):.1f}s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("cold-build", help="time every build step from empty caches")
+    p.add_argument("--tmp", default=str(BuildCache().root.parent), help="where the cold caches go")
+    p.set_defaults(func=cold_build)
+    p = sub.add_parser("warm-cluster", help="time cluster creation with everything cached")
+    p.add_argument("-n", type=int, default=3)
+    p.set_defaults(func=warm_cluster)
+    args = parser.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

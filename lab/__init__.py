@@ -1,0 +1,1 @@
+"""registry-pull-lab: replay how a kubelet pulls from a private TLS + basic-auth registry."""

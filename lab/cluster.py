@@ -1,0 +1,248 @@
+"""The kind cluster: create, reuse, delete; kubeconfig; exec and file copy on the node.
+
+Built on pytest-kind-ng's KindCluster (the maintained fork of pytest-kind) with our own kind
+binary and node image. Its constructor makes a `.pytest-kind/` folder in the working
+directory and its create() passes no environment or timeout, so both are replaced here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pytest_kind.cluster import KindCluster
+
+from lab.errors import LabError
+from lab.settings import LABEL
+
+CREATE_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    name: str
+    node_image: str
+    kind_bin: Path
+    kubectl_bin: Path
+    state_dir: Path
+    network: str
+    run_id: str
+    default_cni: bool  # the upstream node image ships kindnet; ours bakes a ptp conflist
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def node(self) -> str:
+        return f"{self.name}-control-plane"
+
+
+def kind_config(spec: ClusterSpec) -> dict:
+    """Single control-plane node; no kube-proxy, no CoreDNS: image pulls need neither."""
+    networking: dict = {"kubeProxyMode": "none"}
+    if not spec.default_cni:
+        networking["disableDefaultCNI"] = True
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "networking": networking,
+        # kind's patches are merge patches: lists are replaced, so preflight is repeated.
+        "kubeadmConfigPatches": [
+            "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns, addon/kube-proxy]\n"
+        ],
+        "nodes": [{"role": "control-plane"}],
+    }
+
+
+def _docker(
+    *args: str, input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], input=input, capture_output=True, check=False)
+    if check and proc.returncode != 0:
+        raise LabError(
+            f"docker {args[0]} failed: {proc.stderr.decode(errors='replace').strip()[:300]}"
+        )
+    return proc
+
+
+def used_ipv4_networks() -> list[ipaddress.IPv4Network]:
+    """Subnets already routed on this host or held by a docker network."""
+    used = []
+    routes = subprocess.run(
+        ["ip", "-4", "route"], capture_output=True, text=True, check=False
+    ).stdout
+    for line in routes.splitlines():
+        dest = line.split()[0] if line.strip() else ""
+        if dest and dest != "default":
+            used.append(ipaddress.ip_network(dest if "/" in dest else f"{dest}/32", strict=False))
+    ids = _docker("network", "ls", "-q").stdout.decode().split()
+    if ids:
+        out = _docker(
+            "network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", *ids
+        )
+        for subnet in out.stdout.decode().split():
+            if ":" not in subnet:
+                used.append(ipaddress.ip_network(subnet, strict=False))
+    return used  # type: ignore[return-value]
+
+
+def pick_subnet(used: list[ipaddress.IPv4Network]) -> str:
+    """A free /24 for the lab network; a user-set subnet lets registries have fixed addresses."""
+    for third in range(0, 256):
+        candidate = ipaddress.ip_network(f"172.31.{third}.0/24")
+        if not any(candidate.overlaps(u) for u in used):
+            return str(candidate)
+    raise LabError(
+        "no free /24 left in 172.31.0.0/16 for the lab network", "run `pull-lab down --all`"
+    )
+
+
+def ensure_network(name: str, run_id: str) -> bool:
+    """Create the docker network kind and the registries share; True if this call made it."""
+    if _docker("network", "inspect", name, check=False).returncode == 0:
+        return False
+    subnet = pick_subnet(used_ipv4_networks())
+    # No masquerading: nothing on the lab network can open a connection past this host.
+    _docker(
+        "network",
+        "create",
+        "--driver",
+        "bridge",
+        "--subnet",
+        subnet,
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "--label",
+        f"{LABEL}={run_id}",
+        name,
+    )
+    return True
+
+
+def remove_network(name: str) -> None:
+    _docker("network", "rm", name, check=False)
+
+
+class LabCluster(KindCluster):
+    """A kind cluster on the lab's own network, with state kept outside the repository."""
+
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.image = spec.node_image
+        self.path = spec.state_dir
+        self.kubeconfig_path = spec.kubeconfig
+        self.kind_path = spec.kind_bin
+        self.kubectl_path = spec.kubectl_bin
+        self.platform = "linux"
+
+    def _env(self) -> dict[str, str]:
+        # kind joins an existing network of this name instead of creating "kind".
+        return {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": self.spec.network}
+
+    def exists(self) -> bool:
+        out = subprocess.run(
+            [str(self.kind_path), "get", "clusters"], capture_output=True, text=True, check=False
+        ).stdout
+        return self.name in out.split()
+
+    def create(self, config_file: str | Path | None = None) -> None:
+        """Create the cluster, or reuse one of the same name; write its kubeconfig."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        ensure_network(self.spec.network, self.spec.run_id)
+        if self.exists():
+            self.export_kubeconfig()
+            return
+        config = self.path / "kind-config.yaml"
+        config.write_text(yaml.safe_dump(kind_config(self.spec)))
+        self.kubeconfig_path.touch(0o600, exist_ok=True)
+        cmd = [
+            str(self.kind_path),
+            "create",
+            "cluster",
+            f"--name={self.name}",
+            f"--kubeconfig={self.kubeconfig_path}",
+            f"--image={self.image}",
+            f"--config={config}",
+        ]
+        try:
+            proc = subprocess.run(
+                cmd,
+                env=self._env(),
+                capture_output=True,
+                text=True,
+                timeout=CREATE_TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            self.delete()
+            raise LabError(
+                f"kind create cluster {self.name} took over {CREATE_TIMEOUT:.0f}s"
+            ) from exc
+        (self.path / "kind-create.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+            self.delete()
+            raise LabError(
+                f"kind create cluster {self.name} failed: {lines[-1] if lines else 'no output'}",
+                f"full output in {self.path / 'kind-create.log'}",
+            )
+
+    def export_kubeconfig(self) -> None:
+        self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig_path.touch(0o600, exist_ok=True)
+        subprocess.run(
+            [
+                str(self.kind_path),
+                "export",
+                "kubeconfig",
+                f"--name={self.name}",
+                f"--kubeconfig={self.kubeconfig_path}",
+            ],
+            capture_output=True,
+            check=True,
+        )
+
+    def delete(self) -> None:
+        """Delete the cluster and its kubeconfig; the network goes when nothing uses it."""
+        subprocess.run(
+            [
+                str(self.kind_path),
+                "delete",
+                "cluster",
+                f"--name={self.name}",
+                f"--kubeconfig={self.kubeconfig_path}",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        self.kubeconfig_path.unlink(missing_ok=True)
+
+    # ---- node access -------------------------------------------------------------------
+    def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        proc = _docker("exec", "-i", self.spec.node, *args, input=input, check=False)
+        if check and proc.returncode != 0:
+            raise LabError(
+                f"on node {self.spec.node}: {' '.join(args)} failed: "
+                f"{proc.stderr.decode(errors='replace').strip()[:300]}"
+            )
+        return proc.stdout.decode(errors="replace")
+
+    def node_write(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        self.node_exec(
+            "sh",
+            "-c",
+            f'mkdir -p "$(dirname "{path}")" && cat > "{path}" && chmod {mode:o} "{path}"',
+            input=data,
+        )
+
+    def node_read(self, path: str) -> bytes:
+        proc = _docker("exec", self.spec.node, "cat", path, check=False)
+        if proc.returncode != 0:
+            raise LabError(f"on node {self.spec.node}: cannot read {path}")
+        return proc.stdout

@@ -1,0 +1,61 @@
+"""Kubernetes API clients for a kubeconfig, and the waits every run starts with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kubernetes import client, config
+
+from lab.watch import Timeline, wait_for
+
+
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def node_ready(node) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
+
+
+def describe_node(node) -> str:
+    ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+    if ready is None:
+        return f"node {node.metadata.name}: no Ready condition yet"
+    return f"node {node.metadata.name}: Ready={ready.status} ({ready.reason})"
+
+
+def wait_nodes_ready(api: client.ApiClient, timeout: float = 180.0) -> Timeline:
+    core = client.CoreV1Api(api)
+    _, timeline = wait_for(
+        core.list_node,
+        what="node Ready",
+        done=node_ready,
+        describe=describe_node,
+        timeout=timeout,
+    )
+    return timeline
+
+
+def wait_default_service_account(
+    api: client.ApiClient, namespace: str = "default", timeout: float = 120.0
+) -> Timeline:
+    """Pods cannot be created before the controller manager made the namespace's default SA."""
+    core = client.CoreV1Api(api)
+    _, timeline = wait_for(
+        core.list_namespaced_service_account,
+        what=f"service account {namespace}/default",
+        done=lambda sa: sa.metadata.name == "default",
+        describe=lambda sa: f"service account {sa.metadata.name}",
+        timeout=timeout,
+        namespace=namespace,
+        field_selector="metadata.name=default",
+    )
+    return timeline
+
+
+def wait_cluster_usable(api: client.ApiClient, timeout: float = 180.0) -> Timeline:
+    """Node Ready and pods creatable: what kind's own --wait does not cover."""
+    timeline = wait_nodes_ready(api, timeout)
+    wait_default_service_account(api, timeout=timeout)
+    timeline.note("default service account present")
+    return timeline

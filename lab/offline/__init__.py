@@ -1,0 +1,1 @@
+"""Build everything a kind cluster needs from Debian, the Go module proxy and PyPI alone."""

@@ -1,0 +1,64 @@
+"""Run a build command, keep its whole output in a log, and fail with one line that says why."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lab.errors import StepFailed
+
+# Lines that say nothing about the cause; the line before them usually does.
+_NOISE = ("exit status", "make: ***", "Error: exit", "error: exit")
+
+
+def last_meaningful_line(output: str) -> str:
+    """The line a person needs from a failed command: the last one that is not noise."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if not line.startswith(_NOISE):
+            return line[:400]
+    return lines[-1][:400] if lines else "no output"
+
+
+def run(
+    step: str,
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    log: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run ``args``; on failure raise StepFailed naming ``step`` and the cause.
+
+    Output goes to ``log`` (appended) when given, so a long build leaves a full record
+    while the person sees one line.
+    """
+    full_env = {**os.environ, **(env or {})}
+    try:
+        proc = subprocess.run(
+            [str(a) for a in args],
+            cwd=cwd,
+            env=full_env,
+            input=input,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise StepFailed(step, f"{args[0]} is not installed", "run `pull-lab host-prep`") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise StepFailed(step, f"{args[0]} did not finish within {timeout:.0f}s") from exc
+    out = proc.stdout.decode(errors="replace")
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as f:
+            f.write(f"$ {' '.join(str(a) for a in args)}\n{out}\n")
+    if proc.returncode != 0:
+        hint = f"full output in {log}" if log else ""
+        raise StepFailed(step, last_meaningful_line(out), hint)
+    return out

@@ -1,0 +1,185 @@
+"""Go builds from the module proxy: kind, Kubernetes, etcd, crictl and our pause binary.
+
+Every binary is static (CGO_ENABLED=0) so it runs in an image that holds nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from lab.offline import commands
+from lab.versions import Versions
+
+GO_ENV = {
+    "CGO_ENABLED": "0",
+    "GOFLAGS": "-buildvcs=false -trimpath",
+    # Never fetch another Go toolchain: the one installed is the one we build with.
+    "GOTOOLCHAIN": "local",
+}
+PAUSE_SOURCE = Path(__file__).with_name("pause")
+
+
+def go_version(step: str) -> str:
+    return commands.run(step, ["go", "env", "GOVERSION"], env=GO_ENV).strip()
+
+
+def module_dir(step: str, module: str, version: str, log: Path) -> Path:
+    """Download one module (zip only, no dependencies) and return its directory."""
+    out = commands.run(
+        step, ["go", "mod", "download", "-json", f"{module}@{version}"], log=log, env=GO_ENV
+    )
+    info = json.loads(out[out.index("{") :])
+    if info.get("Error"):
+        raise commands.StepFailed(step, info["Error"], "check the version in lab/versions.toml")
+    return Path(info["Dir"])
+
+
+def staging_modules(kubernetes_go_mod: str) -> list[str]:
+    """The k8s.io modules that k8s.io/kubernetes replaces with its own staging tree."""
+    return sorted(
+        set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", kubernetes_go_mod, re.M))
+    )
+
+
+def kubernetes_wrapper_go_mod(versions: Versions, staging: list[str]) -> str:
+    """A module that builds k8s.io/kubernetes commands with each staging module at its release."""
+    lines = [
+        "module registry-pull-lab/kubernetes-build",
+        "",
+        "go 1.24",
+        "",
+        f"require k8s.io/kubernetes {versions.kubernetes}",
+        "",
+        "replace (",
+        *(f"\t{m} => {m} {versions.staging_version}" for m in staging),
+        ")",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def tools_go(packages: list[str]) -> str:
+    imports = "\n".join(f'\t_ "{p}"' for p in packages)
+    return f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n"
+
+
+def version_ldflags(version: str, commit: str = "0" * 40) -> str:
+    """What upstream's hack/lib/version.sh stamps; kubeadm derives its skew checks from it."""
+    v = version.removeprefix("v")
+    major, minor = v.split(".")[:2]
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/client-go/pkg/version", "k8s.io/component-base/version"):
+        for key, value in (
+            ("gitVersion", version),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitCommit", commit),
+            ("gitTreeState", "clean"),
+            ("buildDate", "1970-01-01T00:00:00Z"),
+        ):
+            flags.append(f"-X {pkg}.{key}={value}")
+    return " ".join(flags)
+
+
+def build_kind(versions: Versions, out: Path, log: Path) -> None:
+    bin_dir = out / "bin"
+    bin_dir.mkdir(parents=True)
+    commands.run(
+        "go-kind",
+        ["go", "install", f"sigs.k8s.io/kind@{versions.kind}"],
+        env={**GO_ENV, "GOBIN": str(bin_dir)},
+        log=log,
+    )
+
+
+def build_crictl(versions: Versions, out: Path, log: Path) -> None:
+    bin_dir = out / "bin"
+    bin_dir.mkdir(parents=True)
+    commands.run(
+        "go-crictl",
+        ["go", "install", f"{versions.crictl_module}@{versions.crictl}"],
+        env={**GO_ENV, "GOBIN": str(bin_dir)},
+        log=log,
+    )
+
+
+def build_kubernetes(versions: Versions, out: Path, log: Path) -> None:
+    step = "go-kubernetes"
+    k8s_dir = module_dir(step, "k8s.io/kubernetes", versions.kubernetes, log)
+    staging = staging_modules((k8s_dir / "go.mod").read_text())
+    if not staging:
+        raise commands.StepFailed(step, f"no staging modules found in {k8s_dir}/go.mod")
+    src = out / "src"
+    src.mkdir(parents=True)
+    (src / "go.mod").write_text(kubernetes_wrapper_go_mod(versions, staging))
+    packages = [f"k8s.io/kubernetes/cmd/{b}" for b in versions.kubernetes_binaries]
+    (src / "tools.go").write_text(tools_go(packages))
+    commands.run(step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log)
+    # The whole graph first: a module the proxy does not serve fails here, in seconds.
+    commands.run(step, ["go", "mod", "download"], cwd=src, env=GO_ENV, log=log)
+    bin_dir = out / "bin"
+    bin_dir.mkdir()
+    ldflags = version_ldflags(versions.kubernetes)
+    for name, pkg in zip(versions.kubernetes_binaries, packages, strict=True):
+        commands.run(
+            step,
+            ["go", "build", "-ldflags", ldflags, "-o", str(bin_dir / name), pkg],
+            cwd=src,
+            env=GO_ENV,
+            log=log,
+        )
+
+
+def etcd_module_version(image_tag: str) -> str:
+    """kubeadm's etcd tag '3.6.5-0' is built from module release v3.6.5."""
+    match = re.fullmatch(r"(\d+\.\d+\.\d+)(-\d+)?", image_tag)
+    if not match:
+        raise ValueError(f"unexpected etcd image tag {image_tag!r}")
+    return "v" + match.group(1)
+
+
+def build_etcd(versions: Versions, image_tag: str, out: Path, log: Path) -> None:
+    step = "go-etcd"
+    src = out / "src"
+    src.mkdir(parents=True)
+    module_version = etcd_module_version(image_tag)
+    (src / "go.mod").write_text(
+        "module registry-pull-lab/etcd-build\n\ngo 1.24\n\n"
+        f"require {versions.etcd_module} {module_version}\n"
+    )
+    (src / "main.go").write_text(
+        "// etcd, built from its server module: the same entry point as the etcd command.\n"
+        'package main\n\nimport (\n\t"os"\n\n'
+        f'\t"{versions.etcd_module}/etcdmain"\n)\n\nfunc main() {{ etcdmain.Main(os.Args) }}\n'
+    )
+    commands.run(step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log)
+    bin_dir = out / "bin"
+    bin_dir.mkdir()
+    commands.run(
+        step,
+        ["go", "build", "-ldflags", "-s -w", "-o", str(bin_dir / "etcd"), "."],
+        cwd=src,
+        env=GO_ENV,
+        log=log,
+    )
+
+
+def build_pause(out: Path, log: Path) -> None:
+    src = out / "src"
+    shutil.copytree(PAUSE_SOURCE, src)
+    bin_dir = out / "bin"
+    bin_dir.mkdir()
+    commands.run(
+        "go-pause",
+        ["go", "build", "-ldflags", "-s -w", "-o", str(bin_dir / "pause"), "."],
+        cwd=src,
+        env=GO_ENV,
+        log=log,
+    )
+
+
+def pause_source_digest() -> str:
+    return "".join(p.read_text() for p in sorted(PAUSE_SOURCE.iterdir()) if p.is_file())

@@ -1,0 +1,232 @@
+"""Make this machine able to run kind: Docker installed, dockerd answering, privileged OK.
+
+On a machine whose Docker already works nothing is changed. On our Debian machines
+(no engine running, a capability bounding set without CAP_SYS_RESOURCE) this installs
+Debian's docker.io, registers a runc wrapper as dockerd's default runtime and starts dockerd.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from lab.errors import LabError
+
+# What the offline build runs on the host, by the Debian package that brings it.
+HOST_PACKAGES = {
+    "dockerd": "docker.io",
+    "containerd": "containerd",
+    "debootstrap": "debootstrap",
+    "dpkg-deb": "dpkg",
+    "tar": "tar",
+}
+RUNTIME_NAME = "pull-lab-runc"
+WRAPPER_PATH = Path("/usr/local/sbin/pull-lab-runc")
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+DOCKERD_LOG = Path("/var/log/pull-lab-dockerd.log")
+DOCKERD_READY_TIMEOUT = 60.0
+
+
+@dataclass
+class HostReport:
+    changes: list[str] = field(default_factory=list)
+
+    def add(self, what: str, out: TextIO) -> None:
+        self.changes.append(what)
+        print(f"[host-prep] {what}", file=out, flush=True)
+
+
+def missing_capabilities(status_text: str, cap_last_cap: int) -> list[int]:
+    """Capability numbers the kernel knows but this process may never hold."""
+    for line in status_text.splitlines():
+        if line.startswith("CapBnd:"):
+            bnd = int(line.split()[1], 16)
+            return [i for i in range(cap_last_cap + 1) if not (bnd >> i) & 1]
+    return []
+
+
+def needs_cap_wrapper() -> bool:
+    status = Path("/proc/self/status").read_text()
+    last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    return bool(missing_capabilities(status, last))
+
+
+def merged_daemon_config(current: dict) -> dict:
+    """daemon.json with our runtime as the default; other settings are kept as they are."""
+    merged = dict(current)
+    runtimes = dict(merged.get("runtimes") or {})
+    runtimes[RUNTIME_NAME] = {"path": str(WRAPPER_PATH)}
+    merged["runtimes"] = runtimes
+    merged["default-runtime"] = RUNTIME_NAME
+    return merged
+
+
+def docker_info() -> dict | None:
+    """The daemon's info, or None when no daemon answers."""
+    try:
+        proc = subprocess.run(
+            ["docker", "info", "--format", "{{json .}}"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        info = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return None
+    return info if info.get("ServerVersion") else None
+
+
+def _is_debian() -> bool:
+    return Path("/etc/debian_version").exists() and shutil.which("apt-get") is not None
+
+
+def _apt_install(packages: list[str], report: HostReport, out: TextIO) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    lists = Path("/var/lib/apt/lists")
+    if not any(lists.glob("*Packages*")):
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+    proc = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        # A stale package list is the usual cause; refresh once and retry.
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+        proc = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if proc.returncode != 0:
+        last = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if ln.strip()]
+        raise LabError(
+            f"apt-get install {' '.join(packages)} failed: {last[-1] if last else 'no output'}",
+            "check that Debian's package mirror is reachable",
+        )
+    report.add(f"installed Debian packages: {' '.join(packages)}", out)
+
+
+def _install_wrapper(report: HostReport, out: TextIO) -> None:
+    source = Path(__file__).with_name("runc_capfilter.py").read_bytes()
+    if WRAPPER_PATH.exists() and WRAPPER_PATH.read_bytes() == source:
+        return
+    WRAPPER_PATH.parent.mkdir(parents=True, exist_ok=True)
+    tmp = WRAPPER_PATH.with_suffix(".tmp")
+    tmp.write_bytes(source)
+    tmp.chmod(0o755)
+    os.replace(tmp, WRAPPER_PATH)
+    report.add(f"installed runc wrapper {WRAPPER_PATH}", out)
+
+
+def _write_daemon_json(report: HostReport, out: TextIO) -> bool:
+    current = json.loads(DAEMON_JSON.read_text()) if DAEMON_JSON.exists() else {}
+    merged = merged_daemon_config(current)
+    if merged == current:
+        return False
+    DAEMON_JSON.parent.mkdir(parents=True, exist_ok=True)
+    tmp = DAEMON_JSON.with_suffix(".tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    os.replace(tmp, DAEMON_JSON)
+    report.add(f"set {RUNTIME_NAME} as dockerd's default runtime in {DAEMON_JSON}", out)
+    return True
+
+
+def _wait_for_daemon(predicate, what: str) -> dict:
+    deadline = time.monotonic() + DOCKERD_READY_TIMEOUT
+    delay = 0.1
+    while time.monotonic() < deadline:
+        info = docker_info()
+        if info is not None and predicate(info):
+            return info
+        time.sleep(delay)  # polling the daemon's socket for readiness, with a deadline
+        delay = min(delay * 2, 1.0)
+    raise LabError(
+        f"dockerd did not {what} within {DOCKERD_READY_TIMEOUT:.0f}s",
+        f"see {DOCKERD_LOG}",
+    )
+
+
+def _start_dockerd(report: HostReport, out: TextIO) -> None:
+    DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with DOCKERD_LOG.open("ab") as log:
+        subprocess.Popen(
+            ["dockerd"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this process, like a service would
+        )
+    _wait_for_daemon(lambda info: True, "answer")
+    report.add(f"started dockerd (log: {DOCKERD_LOG})", out)
+
+
+def _reload_dockerd() -> None:
+    pid_file = Path("/var/run/docker.pid")
+    if not pid_file.exists():
+        raise LabError(
+            "dockerd runs but its pid file /var/run/docker.pid is missing",
+            f"restart dockerd so it reads {DAEMON_JSON}",
+        )
+    os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
+
+
+def prepare_host(out: TextIO = sys.stderr) -> HostReport:
+    """Idempotent: the second call on a prepared machine changes nothing."""
+    report = HostReport()
+    info = docker_info()
+    wrapper_needed = needs_cap_wrapper()
+    wrapper_active = bool(info and info.get("DefaultRuntime") == RUNTIME_NAME)
+    missing_tools = [tool for tool in HOST_PACKAGES if shutil.which(tool) is None]
+    if info is not None and not missing_tools and (wrapper_active or not wrapper_needed):
+        return report
+
+    if os.geteuid() != 0:
+        if info is None:
+            raise LabError(
+                "Docker is not running and host-prep needs root to install or start it",
+                "install Docker (Debian: apt-get install docker.io), start dockerd, and rerun",
+            )
+        raise LabError(
+            f"host tools missing ({', '.join(missing_tools)}) and host-prep is not root",
+            "install the Debian packages "
+            + " ".join(sorted({HOST_PACKAGES[t] for t in missing_tools})),
+        )
+    if missing_tools:
+        if not _is_debian():
+            raise LabError(
+                f"missing host tools: {', '.join(missing_tools)}",
+                "install Docker, containerd and debootstrap with your distribution's packages",
+            )
+        _apt_install(sorted({HOST_PACKAGES[t] for t in missing_tools}), report, out)
+
+    if wrapper_needed:
+        _install_wrapper(report, out)
+        _write_daemon_json(report, out)
+        info = docker_info()
+        if info is not None and info.get("DefaultRuntime") != RUNTIME_NAME:
+            # dockerd 20.10 live-reloads runtimes and default-runtime on SIGHUP.
+            _reload_dockerd()
+            _wait_for_daemon(lambda i: i.get("DefaultRuntime") == RUNTIME_NAME, "reload")
+            report.add("reloaded dockerd", out)
+    if docker_info() is None:
+        _start_dockerd(report, out)
+    return report

@@ -1,0 +1,3 @@
+module registry-pull-lab/pause
+
+go 1.22

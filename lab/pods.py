@@ -1,0 +1,123 @@
+"""The tutorial's pods from templates, and waits on what their containers are doing."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+
+from lab.watch import Timeline, wait_for
+
+MANIFESTS = Path(__file__).resolve().parent.parent / "fixtures" / "manifests"
+# Reasons after which waiting longer for Running cannot help.
+PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+
+
+def render(template: str, **values: object) -> dict:
+    text = (MANIFESTS / template).read_text()
+    return yaml.safe_load(string.Template(text).substitute({k: str(v) for k, v in values.items()}))
+
+
+def pod_manifest(
+    name: str,
+    image: str,
+    *,
+    run_id: str,
+    pull_policy: str = "IfNotPresent",
+    pull_secrets: tuple[str, ...] = (),
+    extra_containers: tuple[tuple[str, str], ...] = (),
+) -> dict:
+    pod = render(
+        "pod.yaml", name=name, image=image, run_id=run_id, pull_policy=pull_policy, container=name
+    )
+    for cname, cimage in extra_containers:
+        pod["spec"]["containers"].append(
+            {"name": cname, "image": cimage, "imagePullPolicy": pull_policy}
+        )
+    if pull_secrets:
+        pod["spec"]["imagePullSecrets"] = [{"name": s} for s in pull_secrets]
+    return pod
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """What one container is doing, in the words of its status."""
+
+    name: str
+    state: str  # waiting / running / terminated / unknown
+    reason: str
+    message: str
+
+
+def container_views(pod: Any) -> list[ContainerView]:
+    views = []
+    for cs in (pod.status.container_statuses or []) if pod.status else []:
+        st = cs.state
+        if st.running:
+            views.append(ContainerView(cs.name, "running", "Running", ""))
+        elif st.waiting:
+            views.append(
+                ContainerView(cs.name, "waiting", st.waiting.reason or "", st.waiting.message or "")
+            )
+        elif st.terminated:
+            views.append(
+                ContainerView(
+                    cs.name, "terminated", st.terminated.reason or "", st.terminated.message or ""
+                )
+            )
+        else:
+            views.append(ContainerView(cs.name, "unknown", "", ""))
+    return views
+
+
+def describe_pod(pod: Any) -> str:
+    phase = pod.status.phase if pod.status else "?"
+    parts = [f"{v.name}={v.reason or v.state}" for v in container_views(pod)]
+    return f"pod {pod.metadata.name} {phase} " + (" ".join(parts) or "(no container status yet)")
+
+
+def all_running(pod: Any) -> bool:
+    views = container_views(pod)
+    return (
+        bool(views) and pod.status.phase == "Running" and all(v.state == "running" for v in views)
+    )
+
+
+def pull_failure(pod: Any) -> str | None:
+    for v in container_views(pod):
+        if v.reason in PULL_FAILURES:
+            return f"container {v.name}: {v.reason}: {v.message}"
+    return None
+
+
+def wait_pod_running(core: client.CoreV1Api, namespace: str, name: str, timeout: float = 120.0):
+    """Running, or fail at the first pull failure with its message."""
+    return wait_for(
+        core.list_namespaced_pod,
+        what=f"pod {namespace}/{name} Running",
+        done=all_running,
+        describe=describe_pod,
+        fail_fast=pull_failure,
+        timeout=timeout,
+        namespace=namespace,
+        field_selector=f"metadata.name={name}",
+    )
+
+
+def pod_events(core: client.CoreV1Api, namespace: str, pod: Any) -> list[Any]:
+    events: list[Any] = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
+    ).items
+    return sorted(events, key=event_time)
+
+
+def event_time(event: Any) -> Any:
+    """Events carry their time in one of three fields, depending on who wrote them."""
+    return event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+
+
+__all__ = ["Timeline", "container_views", "pod_events", "pod_manifest", "wait_pod_running"]

@@ -1,0 +1,124 @@
+"""Seed a registry with an image from the host's Docker, without `docker push` or any pull.
+
+Docker's own push would need the host daemon to trust the lab CA and hold credentials;
+speaking the registry API directly needs neither and works the same for every registry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from dataclasses import dataclass
+
+import requests
+
+from lab.errors import LabError
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
+LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+
+
+@dataclass(frozen=True)
+class Blob:
+    digest: str
+    data: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    config: Blob
+    layers: tuple[Blob, ...]
+
+    def manifest(self) -> bytes:
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_V2,
+            "config": {
+                "mediaType": CONFIG_V1,
+                "size": len(self.config.data),
+                "digest": self.config.digest,
+            },
+            "layers": [
+                {"mediaType": layer.media_type, "size": len(layer.data), "digest": layer.digest}
+                for layer in self.layers
+            ],
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def _blob(data: bytes, media_type: str) -> Blob:
+    return Blob("sha256:" + hashlib.sha256(data).hexdigest(), data, media_type)
+
+
+def gzip_deterministic(data: bytes) -> bytes:
+    """The same layer always compresses to the same bytes, so its digest is stable."""
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, compresslevel=6) as gz:
+        gz.write(data)
+    return buf.getvalue()
+
+
+def prepare_from_archive(archive: bytes) -> PreparedImage:
+    """Read the first image of a `docker save` archive and compress its layers."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+
+        def read(name: str) -> bytes:
+            member = tar.extractfile(name)
+            if member is None:
+                raise LabError(f"image archive has no {name}")
+            return member.read()
+
+        manifest = json.loads(read("manifest.json"))[0]
+        config = read(manifest["Config"])
+        layers = tuple(
+            _blob(gzip_deterministic(read(name)), LAYER_GZIP) for name in manifest["Layers"]
+        )
+    return PreparedImage(_blob(config, CONFIG_V1), layers)
+
+
+def docker_save(ref: str) -> bytes:
+    proc = subprocess.run(["docker", "save", ref], capture_output=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(
+            f"docker save {ref} failed: {proc.stderr.decode(errors='replace').strip()[:200]}",
+            "build the lab images first (`pull-lab build`)",
+        )
+    return proc.stdout
+
+
+def push_image(
+    session: requests.Session, base_url: str, repo: str, tag: str, image: PreparedImage
+) -> str:
+    """Upload blobs the registry lacks, then the manifest; return the manifest digest."""
+    for blob in (*image.layers, image.config):
+        head = session.head(f"{base_url}/v2/{repo}/blobs/{blob.digest}", timeout=30)
+        if head.status_code == 200:
+            continue
+        start = session.post(f"{base_url}/v2/{repo}/blobs/uploads/", timeout=30)
+        start.raise_for_status()
+        location = start.headers["Location"]
+        if location.startswith("/"):
+            location = base_url + location
+        sep = "&" if "?" in location else "?"
+        put = session.put(
+            f"{location}{sep}digest={blob.digest}",
+            data=blob.data,
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=120,
+        )
+        put.raise_for_status()
+    manifest = image.manifest()
+    resp = session.put(
+        f"{base_url}/v2/{repo}/manifests/{tag}",
+        data=manifest,
+        headers={"Content-Type": MANIFEST_V2},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return "sha256:" + hashlib.sha256(manifest).hexdigest()

@@ -1,0 +1,268 @@
+"""A private registry container: TLS from the lab CA, htpasswd users, optional mTLS.
+
+One class per registry, like testcontainers' modules: ``start()``, ``stop()``, ``with``, and a
+readiness check over real TLS that fails with the reason. It joins the cluster's docker
+network under its container name (a SAN of its certificate) at a fixed address (also a SAN),
+and publishes its port on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bcrypt
+import docker
+import requests
+from docker.types import EndpointConfig
+
+# testcontainers reads these when imported. Ryuk is an image from a public registry (none can
+# be pulled offline; the lab labels and removes its own containers), and this machine has a
+# /.dockerenv that would make testcontainers dial the bridge gateway instead of localhost.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+
+from testcontainers.core.container import DockerContainer
+
+from lab.errors import LabError
+from lab.pki import LabPKI, write_private
+from lab.settings import LABEL
+
+REGISTRY_PORT = 5000
+READY_TIMEOUT = 30.0
+# bcrypt cost 10 costs ~70 ms per authenticated request on these machines; 5 keeps pulls fast
+# and is still bcrypt, which is all the registry accepts.
+BCRYPT_ROUNDS = 5
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    name: str  # container name and DNS name on the network
+    image: str
+    network: str
+    run_id: str
+    users: dict[str, str] = field(default_factory=lambda: {"foo": "foo123"})
+    mtls: bool = False
+    index: int = 0  # picks a fixed address from the top of the network's subnet
+    extra_sans: tuple[str, ...] = ()
+
+    @property
+    def host(self) -> str:
+        """How nodes name it in image references: ``name:5000``."""
+        return f"{self.name}:{REGISTRY_PORT}"
+
+
+def htpasswd(users: dict[str, str], rounds: int = BCRYPT_ROUNDS) -> bytes:
+    """An htpasswd file with bcrypt hashes: the only kind docker/distribution accepts."""
+    return b"".join(
+        user.encode() + b":" + bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=rounds)) + b"\n"
+        for user, pw in users.items()
+    )
+
+
+def registry_config(mtls: bool) -> str:
+    """The registry's config.yml; the same file serves Debian's build and the official image."""
+    client_cas = "\n    clientcas:\n      - /lab/ca.crt" if mtls else ""
+    return f"""version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: :{REGISTRY_PORT}
+  headers:
+    X-Content-Type-Options: [nosniff]
+  tls:
+    certificate: /lab/server.crt
+    key: /lab/server.key{client_cas}
+auth:
+  htpasswd:
+    realm: lab-registry
+    path: /lab/htpasswd
+"""
+
+
+def network_address(subnet: str, index: int) -> str:
+    """An address counted down from the top of the subnet, far from what Docker hands out."""
+    net = ipaddress.ip_network(subnet)
+    return str(net.broadcast_address - 2 - index)
+
+
+def network_ipv4_subnet(client: docker.DockerClient, network: str) -> str:
+    try:
+        info = client.networks.get(network).attrs
+    except docker.errors.NotFound as exc:
+        raise LabError(
+            f"docker network {network} does not exist", "create the cluster first"
+        ) from exc
+    for cfg in info.get("IPAM", {}).get("Config") or []:
+        subnet = cfg.get("Subnet", "")
+        if subnet and ":" not in subnet:
+            return subnet
+    raise LabError(f"docker network {network} has no IPv4 subnet")
+
+
+class LabRegistry:
+    def __init__(self, spec: RegistrySpec, pki: LabPKI, workdir: Path) -> None:
+        self.spec = spec
+        self.pki = pki
+        self.workdir = workdir
+        self.client = docker.from_env()
+        self.ip = network_address(network_ipv4_subnet(self.client, spec.network), spec.index)
+        self.container: DockerContainer | None = None
+        self.host_port: int | None = None
+
+    # ---- files --------------------------------------------------------------------------
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "ca.crt"
+
+    def _write_files(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir.chmod(0o700)
+        sans = (self.spec.name, self.ip, "localhost", "127.0.0.1", *self.spec.extra_sans)
+        server = self.pki.server_cert(*sans)
+        self.pki.write_ca(self.ca_file)
+        LabPKI.write_pair(server, self.workdir / "server.crt", self.workdir / "server.key")
+        # The registry runs as root in its container and reads these through a bind mount.
+        write_private(self.workdir / "htpasswd", htpasswd(self.spec.users))
+        (self.workdir / "config.yml").write_text(registry_config(self.spec.mtls))
+        if self.spec.mtls:
+            client = self.pki.client_cert(f"{self.spec.name}-client")
+            LabPKI.write_pair(client, self.workdir / "client.cert", self.workdir / "client.key")
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    @staticmethod
+    def find(name: str) -> bool:
+        """Whether a container of that name exists (ours from an earlier run, or anyone's)."""
+        try:
+            docker.from_env().containers.get(name)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def start(self) -> LabRegistry:
+        self._write_files()
+        container = (
+            DockerContainer(self.spec.image)
+            .with_name(self.spec.name)
+            .with_volume_mapping(str(self.workdir), "/lab", "ro")
+            .with_command("serve /lab/config.yml")
+        )
+        # docker-py takes (host_ip,) for "this interface, any free port": loopback only.
+        container.ports[f"{REGISTRY_PORT}/tcp"] = ("127.0.0.1",)  # type: ignore[assignment]
+        container.with_kwargs(
+            network=self.spec.network,
+            networking_config={
+                self.spec.network: EndpointConfig(docker.__version__, ipv4_address=self.ip)
+            },
+            labels={LABEL: self.spec.run_id, "io.registry-pull-lab.role": "registry"},
+        )
+        self.container = container
+        try:
+            container.start()
+            self.host_port = int(container.get_exposed_port(REGISTRY_PORT))
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.container is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.container.stop()
+            self.container = None
+
+    def __enter__(self) -> LabRegistry:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def logs(self, tail: int = 50) -> str:
+        if self.container is None or self.container._container is None:
+            return ""
+        try:
+            return self.container._container.logs(tail=tail).decode(errors="replace")
+        except docker.errors.APIError:
+            return ""
+
+    # ---- HTTP -----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.host_port}"
+
+    def session(
+        self, auth: tuple[str, str] | None = None, client_cert: bool = True
+    ) -> requests.Session:
+        """A session that trusts only the lab CA (REQUESTS_CA_BUNDLE would override it)."""
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = str(self.ca_file)
+        if auth:
+            s.auth = auth
+        if self.spec.mtls and client_cert:
+            s.cert = (str(self.workdir / "client.cert"), str(self.workdir / "client.key"))
+        return s
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        user, password = next(iter(self.spec.users.items()))
+        return user, password
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Ready when /v2/ answers 401 over TLS; fail at once if the container exits."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        session = self.session()
+        while time.monotonic() < deadline:
+            assert self.container is not None and self.container._container is not None
+            self.container._container.reload()
+            if self.container._container.status == "exited":
+                raise LabError(
+                    f"registry {self.spec.name} exited while starting",
+                    "its log ends: " + self.logs(5).strip().replace("\n", " | ")[-300:],
+                )
+            try:
+                resp = session.get(f"{self.url}/v2/", timeout=2)
+                if resp.status_code == 401:
+                    return
+                last = f"HTTP {resp.status_code}"
+            except requests.exceptions.SSLError as exc:
+                last = f"TLS error: {exc}"
+            except requests.exceptions.ConnectionError as exc:
+                last = f"connection error: {type(exc).__name__}"
+            time.sleep(0.1)  # the registry opens its port within a second; poll until it does
+        raise LabError(f"registry {self.spec.name} not ready within {timeout:.0f}s: {last}")
+
+    def get_json(self, path: str) -> dict:
+        resp = self.session(self.credentials).get(f"{self.url}{path}", timeout=10)
+        resp.raise_for_status()
+        return json.loads(resp.text)
+
+    def catalog(self) -> list[str]:
+        return list(self.get_json("/v2/_catalog").get("repositories") or [])
+
+    def tags(self, repo: str) -> list[str]:
+        return list(self.get_json(f"/v2/{repo}/tags/list").get("tags") or [])
+
+
+def seed(registry: LabRegistry, source_ref: str, repo: str, tag: str) -> str:
+    """Push a host Docker image into ``registry`` as ``repo:tag``; return its manifest digest."""
+    from lab.push import docker_save, prepare_from_archive, push_image
+
+    image = prepare_from_archive(docker_save(source_ref))
+    return push_image(registry.session(registry.credentials), registry.url, repo, tag, image)

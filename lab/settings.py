@@ -1,0 +1,85 @@
+"""One settings object: environment (PULL_LAB_*), CLI flags and pytest options map onto it."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lab.errors import LabError
+from lab.offline.cache import DEFAULT_CACHE_DIR
+
+IMAGE_SOURCES = ("offline", "upstream")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+LABEL = "io.registry-pull-lab.run"
+CLUSTER_PREFIX = "pull-lab"
+
+
+def new_run_id() -> str:
+    return secrets.token_hex(4)
+
+
+@dataclass(frozen=True)
+class Settings:
+    images: str = "offline"
+    cluster_name: str = CLUSTER_PREFIX
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    report_dir: Path = Path("lab-report")
+    keep_cluster: bool = False
+    reuse_cluster: bool = False
+    kubeconfig: Path | None = None  # bring your own cluster
+    kind_image: str | None = None  # override the node image
+    run_id: str = field(default_factory=new_run_id)
+
+    def __post_init__(self) -> None:
+        if self.images not in IMAGE_SOURCES:
+            raise LabError(
+                f"unknown image source {self.images!r}", f"use one of: {', '.join(IMAGE_SOURCES)}"
+            )
+        if not _NAME.match(self.cluster_name):
+            raise LabError(
+                f"invalid cluster name {self.cluster_name!r}",
+                "use 1-32 lowercase letters, digits and '-', starting and ending alphanumeric",
+            )
+        if self.kubeconfig is not None and not Path(self.kubeconfig).is_file():
+            raise LabError(f"kubeconfig {self.kubeconfig} does not exist", "pass an existing file")
+
+    @property
+    def state_dir(self) -> Path:
+        """Per-cluster files (kubeconfig, keys) live here, outside the repo."""
+        return self.cache_dir / "clusters" / self.cluster_name
+
+    @property
+    def network_name(self) -> str:
+        return f"{self.cluster_name}-net"
+
+    def with_overrides(self, **changes: object) -> Settings:
+        clean = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, **clean)  # type: ignore[arg-type]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    kwargs: dict[str, object] = {}
+    if env.get("PULL_LAB_IMAGES"):
+        kwargs["images"] = env["PULL_LAB_IMAGES"]
+    if env.get("PULL_LAB_CLUSTER_NAME"):
+        kwargs["cluster_name"] = env["PULL_LAB_CLUSTER_NAME"]
+    if env.get("PULL_LAB_CACHE_DIR"):
+        kwargs["cache_dir"] = Path(env["PULL_LAB_CACHE_DIR"]).expanduser()
+    if env.get("PULL_LAB_REPORT_DIR"):
+        kwargs["report_dir"] = Path(env["PULL_LAB_REPORT_DIR"])
+    if env.get("PULL_LAB_KIND_IMAGE"):
+        kwargs["kind_image"] = env["PULL_LAB_KIND_IMAGE"]
+    if env.get("PULL_LAB_KUBECONFIG"):
+        kwargs["kubeconfig"] = Path(env["PULL_LAB_KUBECONFIG"])
+    kwargs["keep_cluster"] = _flag(env.get("PULL_LAB_KEEP_CLUSTER"))
+    kwargs["reuse_cluster"] = _flag(env.get("PULL_LAB_REUSE_CLUSTER"))
+    return Settings(**kwargs)  # type: ignore[arg-type]

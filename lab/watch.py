@@ -1,0 +1,105 @@
+"""Event-driven waits: watch the API until a predicate holds, fail fast, or time out.
+
+Every wait returns a timeline (what changed, when) so a report can show how the kubelet got
+there, and so a failure says what was last seen instead of just "timeout".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client import ApiException
+
+from lab.errors import LabError
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.monotonic)
+    entries: list[tuple[float, str]] = field(default_factory=list)
+
+    def note(self, what: str) -> None:
+        if not self.entries or self.entries[-1][1] != what:
+            self.entries.append((time.monotonic() - self.started, what))
+
+    def render(self) -> str:
+        return "\n".join(f"+{t:6.1f}s {what}" for t, what in self.entries)
+
+
+class WaitTimeout(LabError):
+    def __init__(self, what: str, seconds: float, last: str, timeline: Timeline) -> None:
+        super().__init__(f"{what}: not reached within {seconds:.0f}s; last seen: {last}")
+        self.timeline = timeline
+
+
+class WaitFailed(LabError):
+    """The fail-fast predicate matched: waiting longer cannot help."""
+
+    def __init__(self, what: str, reason: str, timeline: Timeline) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.timeline = timeline
+
+
+def wait_for(
+    list_func: Callable[..., Any],
+    *,
+    what: str,
+    done: Callable[[Any], bool],
+    describe: Callable[[Any], str],
+    fail_fast: Callable[[Any], str | None] = lambda obj: None,
+    timeout: float = 120.0,
+    **list_kwargs: Any,
+) -> tuple[Any, Timeline]:
+    """Watch ``list_func`` (e.g. CoreV1Api.list_namespaced_pod) until ``done(obj)``.
+
+    ``fail_fast(obj)`` returns a reason to stop early. The current state is read first, so a
+    condition that already holds returns at once; then watch events drive the checks.
+    """
+    timeline = Timeline()
+    deadline = time.monotonic() + timeout
+    last = "nothing yet"
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeout(what, timeout, last, timeline)
+        listing = list_func(**list_kwargs)
+        for obj in listing.items:
+            last = describe(obj)
+            timeline.note(last)
+            if done(obj):
+                return obj, timeline
+            reason = fail_fast(obj)
+            if reason:
+                raise WaitFailed(what, reason, timeline)
+        w = watch.Watch()
+        try:
+            for event in w.stream(
+                list_func,
+                resource_version=listing.metadata.resource_version,
+                timeout_seconds=max(1, int(remaining)),
+                _request_timeout=remaining + 5,
+                **list_kwargs,
+            ):
+                obj = event["object"]
+                if event["type"] == "DELETED":
+                    last = f"deleted: {describe(obj)}"
+                    timeline.note(last)
+                    continue
+                last = describe(obj)
+                timeline.note(last)
+                if done(obj):
+                    return obj, timeline
+                reason = fail_fast(obj)
+                if reason:
+                    raise WaitFailed(what, reason, timeline)
+                if time.monotonic() >= deadline:
+                    break
+        except ApiException as exc:
+            if exc.status != 410:  # 410 Gone: resource version too old, list again
+                raise
+        finally:
+            w.stop()

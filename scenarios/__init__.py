@@ -1,0 +1,1 @@
+"""The tutorial replayed: one module per method, each scenario named by its catalogue ID."""

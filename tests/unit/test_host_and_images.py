@@ -1,0 +1,171 @@
+"""Pure logic of host preparation, the runc wrapper, Debian sources and image assembly."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from lab.errors import LabError
+from lab.offline import archive, debian, hostprep, nodeimage
+from lab.offline.archive import FileEntry, ImageSpec
+
+_spec = importlib.util.spec_from_file_location(
+    "runc_capfilter", Path(hostprep.__file__).with_name("runc_capfilter.py")
+)
+capfilter = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(capfilter)
+
+# This machine's bounding set: every capability up to 40 but CAP_SYS_RESOURCE (24).
+CAPBND_NO_SYS_RESOURCE = "CapBnd:\t000001fffeffffff\n"
+
+
+def test_missing_capabilities_finds_sys_resource():
+    assert hostprep.missing_capabilities(CAPBND_NO_SYS_RESOURCE, 40) == [24]
+    assert hostprep.missing_capabilities("CapBnd:\t000001ffffffffff\n", 40) == []
+
+
+def test_daemon_config_merge_keeps_other_settings():
+    merged = hostprep.merged_daemon_config(
+        {"log-level": "warn", "runtimes": {"other": {"path": "/x"}}}
+    )
+    assert merged["log-level"] == "warn"
+    assert merged["runtimes"]["other"] == {"path": "/x"}
+    assert merged["runtimes"][hostprep.RUNTIME_NAME] == {"path": str(hostprep.WRAPPER_PATH)}
+    assert merged["default-runtime"] == hostprep.RUNTIME_NAME
+
+
+def test_capfilter_drops_capabilities_outside_the_bounding_set():
+    allowed = capfilter.allowed_caps(int("000001fffeffffff", 16))
+    assert "CAP_SYS_ADMIN" in allowed and "CAP_SYS_RESOURCE" not in allowed
+    caps = {"bounding": ["CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"], "effective": ["CAP_SYS_RESOURCE"]}
+    assert capfilter.filter_capabilities(caps, allowed) == {
+        "bounding": ["CAP_SYS_ADMIN"],
+        "effective": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--root", "/r", "--log", "/l", "create", "--bundle", "/b", "id"], ("create", "/b", None)),
+        (["--systemd-cgroup", "run", "--bundle=/b", "id"], ("run", "/b", None)),
+        (["exec", "--process", "/p.json", "id"], ("exec", None, "/p.json")),
+        (["state", "id"], ("state", None, None)),
+    ],
+)
+def test_capfilter_finds_subcommand_and_spec_files(argv, expected):
+    assert capfilter.parse_args(argv) == expected
+
+
+def test_capfilter_rewrites_bundle_config_in_place(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"process": {"capabilities": {"bounding": ["CAP_CHOWN", "CAP_SYS_RESOURCE"]}}})
+    )
+    capfilter.rewrite(str(config), ["process", "capabilities"], {"CAP_CHOWN"})
+    assert json.loads(config.read_text())["process"]["capabilities"]["bounding"] == ["CAP_CHOWN"]
+
+
+DEB822 = """Types: deb
+# a comment
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_debian_mirrors_are_read_from_deb822_sources():
+    mirrors = debian.parse_sources({"debian.sources": DEB822}, "bookworm")
+    assert mirrors == debian.Mirrors(
+        "http://mirror.example/debian", "http://mirror.example/debian-security"
+    )
+
+
+def test_debian_mirrors_are_read_from_one_line_sources():
+    text = "deb [arch=amd64] http://m.example/debian bookworm main\n"
+    assert (
+        debian.parse_sources({"sources.list": text}, "bookworm").main == "http://m.example/debian"
+    )
+
+
+def test_no_mirror_for_the_suite_is_a_clear_error():
+    with pytest.raises(LabError, match="no apt source for Debian trixie"):
+        debian.parse_sources({"debian.sources": DEB822}, "trixie")
+
+
+def test_disabled_source_files_are_ignored():
+    mirrors = debian.parse_sources(
+        {"x.list.disabled-by-farm": "deb http://other/ bookworm main", "debian.sources": DEB822},
+        "bookworm",
+    )
+    assert mirrors.main == "http://mirror.example/debian"
+
+
+def test_layers_are_deterministic_and_have_parent_dirs(tmp_path):
+    entries = [FileEntry("usr/local/bin/tool", data=b"x", mode=0o755)]
+    first, second = archive.layer_bytes(entries), archive.layer_bytes(entries)
+    assert first == second
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        names = [m.name for m in tar.getmembers()]
+        assert names == ["usr", "usr/local", "usr/local/bin", "usr/local/bin/tool"]
+        assert tar.getmember("usr/local/bin/tool").mode == 0o755
+
+
+def test_archive_manifest_config_and_layer_digests_agree():
+    spec = ImageSpec(
+        refs=("pull-lab.local/t:1",),
+        entries=(FileEntry("a", data=b"hi"),),
+        cmd=("/a",),
+        stop_signal="SIGRTMIN+3",
+    )
+    buf = io.BytesIO()
+    (digest,) = archive.write_archive([spec], buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue())) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        assert manifest[0]["RepoTags"] == ["pull-lab.local/t:1"]
+        config_bytes = tar.extractfile(manifest[0]["Config"]).read()
+        layer = tar.extractfile(manifest[0]["Layers"][0]).read()
+    config = json.loads(config_bytes)
+    assert digest == "sha256:" + hashlib.sha256(config_bytes).hexdigest()
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+    assert config["config"]["StopSignal"] == "SIGRTMIN+3"
+    assert config["config"]["Cmd"] == ["/a"]
+
+
+def test_containerd_config_gets_certs_dir_and_restricted_oom_score():
+    kind_config = (
+        'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = false\n'
+    )
+    patched = nodeimage.patch_containerd_config(kind_config)
+    assert "restrict_oom_score_adj = true" in patched
+    assert 'config_path = "/etc/containerd/certs.d"' in patched
+
+
+def test_cri_base_spec_adds_product_hook_and_drops_rlimits():
+    spec = nodeimage.cri_base_spec(
+        {"process": {"rlimits": [{"type": "RLIMIT_NOFILE"}]}, "hooks": {}}
+    )
+    assert spec["hooks"]["createContainer"] == [{"path": "/kind/bin/mount-product-files.sh"}]
+    assert "rlimits" not in spec["process"]
+
+
+def test_enable_and_mask_units_like_systemctl(tmp_path):
+    unit = tmp_path / "etc/systemd/system/kubelet.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Unit]\n[Install]\nWantedBy=multi-user.target\n")
+    nodeimage.enable_unit(tmp_path, "kubelet.service")
+    nodeimage.mask_unit(tmp_path, "systemd-binfmt.service")
+    link = tmp_path / "etc/systemd/system/multi-user.target.wants/kubelet.service"
+    assert link.is_symlink() and str(link.readlink()) == "/etc/systemd/system/kubelet.service"
+    assert str((tmp_path / "etc/systemd/system/systemd-binfmt.service").readlink()) == "/dev/null"
