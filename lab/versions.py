@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+from lab.errors import LabError
 
 VERSIONS_FILE = Path(__file__).with_name("versions.toml")
 
@@ -57,7 +60,16 @@ def parse_versions(data: dict) -> Versions:
     )
 
 
+def load_versions(path: Path | None = None) -> Versions:
+    """The pinned versions; PULL_LAB_VERSIONS_FILE points at another file (e.g. to try a bump)."""
+    chosen = path or Path(os.environ.get("PULL_LAB_VERSIONS_FILE") or VERSIONS_FILE)
+    return _load(chosen.resolve())
+
+
 @cache
-def load_versions(path: Path = VERSIONS_FILE) -> Versions:
-    with path.open("rb") as f:
-        return parse_versions(tomllib.load(f))
+def _load(path: Path) -> Versions:
+    try:
+        with path.open("rb") as f:
+            return parse_versions(tomllib.load(f))
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as exc:
+        raise LabError(f"cannot read versions file {path}: {exc}", "fix or restore it") from exc

@@ -14,12 +14,20 @@ _NOISE = ("exit status", "make: ***", "Error: exit", "error: exit")
 
 
 def last_meaningful_line(output: str) -> str:
-    """The line a person needs from a failed command: the last one that is not noise."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for line in reversed(lines):
-        if not line.startswith(_NOISE):
-            return line[:400]
-    return lines[-1][:400] if lines else "no output"
+    """The line a person needs from a failed command: the last one that is not noise.
+
+    An indented last line continues the one above it (Go prints "server response:" that way),
+    so the two are joined.
+    """
+    raw = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
+    for i in range(len(raw) - 1, -1, -1):
+        line = raw[i].strip()
+        if line.startswith(_NOISE):
+            continue
+        if raw[i][0].isspace() and i > 0 and not raw[i - 1][0].isspace():
+            line = f"{raw[i - 1].strip()} {line}"
+        return line[:400]
+    return raw[-1].strip()[:400] if raw else "no output"
 
 
 def run(

@@ -199,6 +199,13 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
     if info is not None and not missing_tools and (wrapper_active or not wrapper_needed):
         return report
 
+    docker_host = os.environ.get("DOCKER_HOST", "")
+    if info is None and docker_host and docker_host != "unix:///var/run/docker.sock":
+        # Someone else's daemon: starting ours would not make that one answer.
+        raise LabError(
+            f"Docker at DOCKER_HOST={docker_host} does not answer",
+            "start that daemon or unset DOCKER_HOST to use the local one",
+        )
     if os.geteuid() != 0:
         if info is None:
             raise LabError(

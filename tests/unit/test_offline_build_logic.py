@@ -178,3 +178,10 @@ def test_versions_parse_rejects_a_missing_section():
 def test_lab_error_carries_hint():
     err = LabError("Docker is not running", "run `pull-lab host-prep`")
     assert str(err) == "Docker is not running (run `pull-lab host-prep`)"
+
+
+def test_indented_last_line_is_joined_to_the_line_it_continues():
+    out = "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden\n\tserver response: not available.\n"
+    assert commands.last_meaningful_line(out) == (
+        "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden server response: not available."
+    )
