@@ -181,7 +181,7 @@ def test_lab_error_carries_hint():
 
 
 def test_indented_last_line_is_joined_to_the_line_it_continues():
-    out = "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden\n\tserver response: not available.\n"
+    out = "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden\n\tserver response: n/a.\n"
     assert commands.last_meaningful_line(out) == (
-        "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden server response: not available."
+        "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden server response: n/a."
     )
