@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +210,7 @@ class LabCluster(KindCluster):
         )
 
     def delete(self) -> None:
-        """Delete the cluster and its kubeconfig; the network goes when nothing uses it."""
+        """Delete the cluster and its state dir (kubeconfig, kind config, logs)."""
         subprocess.run(
             [
                 str(self.kind_path),
@@ -222,6 +223,7 @@ class LabCluster(KindCluster):
             check=False,
         )
         self.kubeconfig_path.unlink(missing_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)
 
     # ---- node access -------------------------------------------------------------------
     def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:

@@ -48,7 +48,7 @@ class RegistrySpec:
     run_id: str
     users: dict[str, str] = field(default_factory=lambda: {"foo": "foo123"})
     mtls: bool = False
-    index: int = 0  # picks a fixed address from the top of the network's subnet
+    index: int | None = None  # a fixed slot from the top of the subnet; None: the first free one
     extra_sans: tuple[str, ...] = ()
 
     @property
@@ -100,18 +100,30 @@ def network_address(subnet: str, index: int) -> str:
     return str(net.broadcast_address - 2 - index)
 
 
-def network_ipv4_subnet(client: docker.DockerClient, network: str) -> str:
+def network_ipv4(client: docker.DockerClient, network: str) -> tuple[str, set[str]]:
+    """The network's IPv4 subnet and the addresses its containers hold now."""
     try:
         info = client.networks.get(network).attrs
     except docker.errors.NotFound as exc:
         raise LabError(
             f"docker network {network} does not exist", "create the cluster first"
         ) from exc
+    used = {c.get("IPv4Address", "").split("/")[0] for c in (info.get("Containers") or {}).values()}
     for cfg in info.get("IPAM", {}).get("Config") or []:
         subnet = cfg.get("Subnet", "")
         if subnet and ":" not in subnet:
-            return subnet
+            return subnet, used
     raise LabError(f"docker network {network} has no IPv4 subnet")
+
+
+def free_address(subnet: str, used: set[str], index: int | None) -> str:
+    if index is not None:
+        return network_address(subnet, index)
+    for i in range(64):
+        candidate = network_address(subnet, i)
+        if candidate not in used:
+            return candidate
+    raise LabError(f"no free address left at the top of {subnet}", "stop some lab registries")
 
 
 class LabRegistry:
@@ -120,7 +132,8 @@ class LabRegistry:
         self.pki = pki
         self.workdir = workdir
         self.client = docker.from_env()
-        self.ip = network_address(network_ipv4_subnet(self.client, spec.network), spec.index)
+        subnet, used = network_ipv4(self.client, spec.network)
+        self.ip = free_address(subnet, used, spec.index)
         self.container: DockerContainer | None = None
         self.host_port: int | None = None
 

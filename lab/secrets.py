@@ -1,0 +1,201 @@
+"""Pull secrets: their content, and the tutorial's four ways to create one.
+
+1. ``kubectl create secret docker-registry`` (today: type kubernetes.io/dockerconfigjson);
+2. a YAML Secret whose ``.dockerconfigjson`` is ``base64 -w 0 config.json``, applied with kubectl;
+3. the Python client;
+4. a raw HTTP POST to the API server, with the cluster's own client certificate.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from kubernetes import client
+
+from lab.errors import LabError
+from lab.masking import MASKER
+from lab.pki import write_private
+from lab.transcript import Transcript
+
+DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
+DOCKERCFG = "kubernetes.io/dockercfg"
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.b64encode(raw).decode()
+
+
+def auth_entry(user: str, password: str, email: str | None = None) -> dict:
+    """One registry's credentials as docker writes them: the base64 `auth` plus its parts."""
+    MASKER.add_password(password, user)
+    entry = {"username": user, "password": password, "auth": b64(f"{user}:{password}")}
+    if email:
+        entry["email"] = email
+    return entry
+
+
+def docker_config(auths: dict[str, dict]) -> dict:
+    """config.json content, as `docker login` writes it (the kubelet reads only `auths`)."""
+    return {"auths": auths}
+
+
+def dockerconfigjson(server: str, user: str, password: str, email: str | None = None) -> bytes:
+    return json.dumps(docker_config({server: auth_entry(user, password, email)})).encode()
+
+
+def dockercfg(server: str, user: str, password: str, email: str | None = None) -> bytes:
+    """The legacy .dockercfg format: the bare host map, no `auths` wrapper."""
+    return json.dumps({server: auth_entry(user, password, email)}).encode()
+
+
+def secret_manifest(name: str, namespace: str, secret_type: str, key: str, content: bytes) -> dict:
+    encoded = b64(content)
+    MASKER.add_blob(encoded)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "type": secret_type,
+        "data": {key: encoded},
+    }
+
+
+def decode_secret(secret: client.V1Secret) -> dict[str, dict]:
+    """Each data key's decoded JSON, e.g. {'.dockerconfigjson': {'auths': {...}}}."""
+    return {k: json.loads(base64.b64decode(v)) for k, v in (secret.data or {}).items()}
+
+
+@dataclass(frozen=True)
+class RestResult:
+    status: int
+    body: dict
+    url: str
+
+
+class SecretMaker:
+    """The four ways, each recorded in the transcript with its (masked) command and output."""
+
+    def __init__(
+        self, kubeconfig: Path, kubectl: Path, api: client.ApiClient, transcript: Transcript
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.kubectl = kubectl
+        self.core = client.CoreV1Api(api)
+        self.api = api
+        self.transcript = transcript
+
+    def _kubectl(
+        self, title: str, *args: str, input: bytes | None = None, check: bool = True
+    ) -> str:
+        cmd = [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
+        started = time.monotonic()
+        proc = subprocess.run(cmd, input=input, capture_output=True, check=False)
+        out = (proc.stdout + proc.stderr).decode(errors="replace")
+        self.transcript.add(title, "kubectl " + " ".join(args), out, time.monotonic() - started)
+        if check and proc.returncode != 0:
+            raise LabError(f"kubectl {args[0]} failed: {out.strip()[:300]}")
+        return out
+
+    def via_kubectl_create(
+        self,
+        name: str,
+        namespace: str,
+        server: str,
+        user: str,
+        password: str,
+        email: str | None = None,
+    ) -> client.V1Secret:
+        MASKER.add_password(password, user)
+        args = [
+            "create",
+            "secret",
+            "docker-registry",
+            name,
+            f"--namespace={namespace}",
+            f"--docker-server={server}",
+            f"--docker-username={user}",
+            f"--docker-password={password}",
+        ]
+        if email:
+            args.append(f"--docker-email={email}")
+        self._kubectl("kubectl create secret docker-registry", *args)
+        return self.core.read_namespaced_secret(name, namespace)
+
+    def via_yaml(
+        self,
+        name: str,
+        namespace: str,
+        content: bytes,
+        secret_type: str = DOCKERCONFIGJSON,
+        key: str = ".dockerconfigjson",
+    ) -> client.V1Secret:
+        """The tutorial's manifest: the config file's ``base64 -w 0`` in ``data``, applied."""
+        manifest = yaml.safe_dump(
+            secret_manifest(name, namespace, secret_type, key, content)
+        ).encode()
+        self._kubectl("kubectl apply -f secret.yaml", "apply", "-f", "-", input=manifest)
+        return self.core.read_namespaced_secret(name, namespace)
+
+    def via_client(
+        self,
+        name: str,
+        namespace: str,
+        content: bytes,
+        secret_type: str = DOCKERCONFIGJSON,
+        key: str = ".dockerconfigjson",
+    ) -> client.V1Secret:
+        body = secret_manifest(name, namespace, secret_type, key, content)
+        started = time.monotonic()
+        secret: Any = self.core.create_namespaced_secret(namespace, body)  # type: ignore[arg-type]
+        self.transcript.add(
+            "create the secret with the Python client",
+            f"CoreV1Api.create_namespaced_secret({namespace!r}, "
+            f"<Secret {name} type={secret_type}>)",
+            f"created secret {secret.metadata.name} (uid {secret.metadata.uid})",
+            time.monotonic() - started,
+        )
+        return secret
+
+    def via_rest(
+        self, path: str, body: bytes, content_type: str = "application/json"
+    ) -> RestResult:
+        """POST ``body`` to ``path`` on the API server with the kubeconfig's client certificate."""
+        cfg = self.api.configuration
+        url = cfg.host.rstrip("/") + path
+        with tempfile.TemporaryDirectory(prefix="pull-lab-rest-") as tmp:
+            cert, key = Path(tmp) / "client.crt", Path(tmp) / "client.key"
+            cert.write_bytes(Path(cfg.cert_file).read_bytes())
+            write_private(key, Path(cfg.key_file).read_bytes())
+            session = requests.Session()
+            session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the cluster's CA
+            started = time.monotonic()
+            resp = session.post(
+                url,
+                data=body,
+                headers={"Content-Type": content_type},
+                cert=(str(cert), str(key)),
+                verify=cfg.ssl_ca_cert,
+                timeout=30,
+            )
+        try:
+            parsed = resp.json()
+        except ValueError:
+            parsed = {"raw": resp.text[:500]}
+        self.transcript.add(
+            "POST the secret to the API server",
+            f"curl --cacert ca.crt --cert client.crt --key client.key -X POST "
+            f"-H 'Content-Type: {content_type}' -d @secret.json {url}",
+            f"HTTP {resp.status_code}\n{json.dumps(parsed, indent=2)[:1500]}",
+            time.monotonic() - started,
+        )
+        return RestResult(resp.status_code, parsed, url)

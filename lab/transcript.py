@@ -1,0 +1,47 @@
+"""What a scenario did, step by step, in the tutorial's form: the command and its real output.
+
+The report renders it; every line is masked on the way in, so nothing later can leak.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from lab.masking import mask
+
+
+@dataclass(frozen=True)
+class TranscriptStep:
+    title: str
+    command: str
+    output: str
+    at: float  # seconds since the transcript started
+    seconds: float
+
+
+@dataclass
+class Transcript:
+    started: float = field(default_factory=time.monotonic)
+    steps: list[TranscriptStep] = field(default_factory=list)
+
+    def add(self, title: str, command: str = "", output: str = "", seconds: float = 0.0) -> None:
+        self.steps.append(
+            TranscriptStep(
+                title=title,
+                command=mask(command),
+                output=mask(output.rstrip()),
+                at=time.monotonic() - self.started - seconds,
+                seconds=seconds,
+            )
+        )
+
+    def render_text(self) -> str:
+        parts = []
+        for step in self.steps:
+            parts.append(f"# {step.title} (+{step.at:.1f}s, {step.seconds:.2f}s)")
+            if step.command:
+                parts.append(f"$ {step.command}")
+            if step.output:
+                parts.append(step.output)
+        return "\n".join(parts)
