@@ -194,6 +194,17 @@ class LabCluster(KindCluster):
                 f"full output in {self.path / 'kind-create.log'}",
             )
 
+    def load_image(self, ref: str) -> None:
+        """Put a host image into the node's containerd (`kind load docker-image`)."""
+        proc = subprocess.run(
+            [str(self.kind_path), "load", "docker-image", "--name", self.name, ref],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise LabError(f"kind load docker-image {ref} failed: {proc.stderr.strip()[-300:]}")
+
     def export_kubeconfig(self) -> None:
         self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         self.kubeconfig_path.touch(0o600, exist_ok=True)

@@ -69,12 +69,31 @@ class LabSession:
         print(f"[up] {text}", file=self.out, flush=True)
 
     def up(self) -> dict:
+        """Build, create the cluster and registries; on any failure remove what this call made."""
         images, _ = build_all(
             self.settings.images, BuildCache(self.settings.cache_dir), out=self.out
         )
         cluster = LabCluster(cluster_spec(self.settings, images))
-        self._say(f"cluster {cluster.name}: creating (or reusing)")
+        existed = cluster.exists()
+        if existed and self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            if all(LabRegistry.find(r["name"]) for r in state["registries"]):
+                self._say(f"lab {cluster.name} is already up")
+                return state
+        self._say(f"cluster {cluster.name}: " + ("reusing" if existed else "creating"))
+        try:
+            return self._up(cluster, images)
+        except BaseException:
+            if not existed:
+                from lab.cleanup import remove_lab_resources
+
+                remove_lab_resources(self.settings, out=self.out)
+            raise
+
+    def _up(self, cluster: LabCluster, images: LabImages) -> dict:
         cluster.create()
+        if images.source == "upstream":
+            cluster.load_image(images.preloaded_image)  # the official node has no lab image
         wait_cluster_usable(api_client(cluster.kubeconfig_path))
         self._say(f"cluster {cluster.name}: node Ready, default service account present")
         pki = LabPKI.create()

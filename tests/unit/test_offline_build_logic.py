@@ -185,3 +185,22 @@ def test_indented_last_line_is_joined_to_the_line_it_continues():
     assert commands.last_meaningful_line(out) == (
         "go: kind@v0.0.9: reading .../v0.0.9.info: 403 Forbidden server response: n/a."
     )
+
+
+def test_offline_steps_never_pull_and_upstream_steps_pull_only_pinned_images(tmp_path):
+    from lab.offline.build import Builder
+
+    builder = Builder(BuildCache(tmp_path), load_versions(), io.StringIO())
+    offline = [s.name for s in builder.offline_steps()]
+    upstream = [s.name for s in builder.upstream_steps()]
+    assert not any("pull" in name for name in offline)
+    assert "node-image" in offline and "debian-rootfs" in offline
+    v = load_versions()
+    assert upstream == [
+        "go-kind",
+        "go-kubernetes",
+        f"pull {v.upstream_node_image}",
+        f"pull {v.upstream_registry_image}",
+        f"pull {v.upstream_workload_image}",
+    ]
+    assert "@sha256:" in v.upstream_node_image, "the official node image is pinned by digest"
