@@ -30,9 +30,16 @@ def pod_manifest(
     pull_policy: str = "IfNotPresent",
     pull_secrets: tuple[str, ...] = (),
     extra_containers: tuple[tuple[str, str], ...] = (),
+    container: str | None = None,
 ) -> dict:
+    """The tutorial's pod; ``container`` defaults to the pod's name (the tutorial's is "nginx")."""
     pod = render(
-        "pod.yaml", name=name, image=image, run_id=run_id, pull_policy=pull_policy, container=name
+        "pod.yaml",
+        name=name,
+        image=image,
+        run_id=run_id,
+        pull_policy=pull_policy,
+        container=container or name,
     )
     for cname, cimage in extra_containers:
         pod["spec"]["containers"].append(
@@ -94,14 +101,23 @@ def pull_failure(pod: Any) -> str | None:
     return None
 
 
-def wait_pod_running(core: client.CoreV1Api, namespace: str, name: str, timeout: float = 120.0):
-    """Running, or fail at the first pull failure with its message."""
+def wait_pod_running(
+    core: client.CoreV1Api,
+    namespace: str,
+    name: str,
+    timeout: float = 120.0,
+    recovering: bool = False,
+):
+    """Running, or fail at the first pull failure with its message.
+
+    A ``recovering`` pod is expected to pass through pull failures on its way to Running.
+    """
     return wait_for(
         core.list_namespaced_pod,
         what=f"pod {namespace}/{name} Running",
         done=all_running,
         describe=describe_pod,
-        fail_fast=pull_failure,
+        fail_fast=(lambda pod: None) if recovering else pull_failure,
         timeout=timeout,
         namespace=namespace,
         field_selector=f"metadata.name={name}",

@@ -50,6 +50,7 @@ class RegistrySpec:
     mtls: bool = False
     index: int | None = None  # a fixed slot from the top of the subnet; None: the first free one
     extra_sans: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # extra DNS names on the network, NOT in the certificate
 
     @property
     def host(self) -> str:
@@ -179,7 +180,9 @@ class LabRegistry:
         container.with_kwargs(
             network=self.spec.network,
             networking_config={
-                self.spec.network: EndpointConfig(docker.__version__, ipv4_address=self.ip)
+                self.spec.network: EndpointConfig(
+                    docker.__version__, ipv4_address=self.ip, aliases=list(self.spec.aliases)
+                )
             },
             labels={LABEL: self.spec.run_id, "io.registry-pull-lab.role": "registry"},
         )

@@ -1,0 +1,199 @@
+"""The scenario catalogue: stable IDs, what each replays, and where in the tutorial.
+
+Tutorial sections (../shared/seed): 1 = node-level config, 2 = `kubectl create secret
+docker-registry`, 3 = a YAML dockerconfigjson secret, 4 = a secret made through the REST API,
+note = "pods using an updated secret are updated automatically".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    module: str  # scenarios/<module>.py
+    title: str
+    tutorial: str  # the tutorial step it replays, or "beyond the tutorial"
+    node_level: bool = False  # changes node files: serialized, skipped without node access
+
+
+CATALOG: tuple[Entry, ...] = (
+    Entry(
+        "registry-catalog",
+        "test_registry_api",
+        "list repositories and tags with CA + basic auth; 401 without",
+        "1: curl _catalog / tags/list",
+    ),
+    Entry(
+        "node-no-ca",
+        "test_node_config",
+        "no CA, no credentials on the node: x509 unknown authority, then back-off",
+        "1: mv ca.crt{,.bak}; mv config.json{,.bak}",
+        True,
+    ),
+    Entry(
+        "node-ca-no-creds",
+        "test_node_config",
+        "CA restored, no credentials: 401 unauthorized (the tutorial saw 'not found')",
+        "1: mv ca.crt{.bak,}",
+        True,
+    ),
+    Entry(
+        "node-creds-restored",
+        "test_node_config",
+        "credentials restored while backing off: the same pod turns Running",
+        "1: mv config.json{.bak,}; wait a while",
+        True,
+    ),
+    Entry(
+        "node-image-cached",
+        "test_node_config",
+        "image already on the node with IfNotPresent: 'already present on machine'",
+        "1: events after recovery",
+        True,
+    ),
+    Entry(
+        "secret-kubectl",
+        "test_secret_kubectl",
+        "kubectl create secret docker-registry, pod with imagePullSecrets",
+        "2: registry-1, nginx-registry-2",
+    ),
+    Entry(
+        "secret-legacy-dockercfg",
+        "test_secret_kubectl",
+        "a kubernetes.io/dockercfg secret (bare host map) still works",
+        "2: type kubernetes.io/dockercfg",
+    ),
+    Entry(
+        "secret-tutorial-dockercfg",
+        "test_secret_kubectl",
+        "the tutorial's own .dockercfg is keyed to Docker Hub: anonymous pull fails",
+        "2: kubectl get secret registry-1 -o yaml",
+    ),
+    Entry(
+        "multi-registry",
+        "test_secret_kubectl",
+        "two registries, two secrets, one pod; drop one secret and that container fails",
+        "2: several private registries",
+    ),
+    Entry(
+        "secret-update",
+        "test_secret_kubectl",
+        "fix a wrong secret: the next retry pulls; a running pod is not restarted",
+        "note: secrets update pods automatically",
+    ),
+    Entry(
+        "secret-yaml",
+        "test_secret_yaml",
+        "config.json as docker login writes it, base64 -w 0, YAML applied",
+        "3: registry-2, nginx-registry-3",
+    ),
+    Entry(
+        "secret-rest-api",
+        "test_secret_rest_api",
+        "the corrected POST to /api/v1/namespaces/<ns>/secrets: 201, pod Running",
+        "4: curl -X POST",
+    ),
+    Entry(
+        "secret-rest-api-as-written",
+        "test_secret_rest_api",
+        "the tutorial's request as written: wrong URL and non-base64 data, rejected",
+        "4: curl -X POST",
+    ),
+    Entry(
+        "mtls-no-client-cert",
+        "test_mtls",
+        "registry verifies client certificates, node has none: TLS failure",
+        "intro: registry verifies client certs",
+        True,
+    ),
+    Entry(
+        "mtls-client-cert",
+        "test_mtls",
+        "client.cert and client.key on the node: the pull succeeds",
+        "intro: registry verifies client certs",
+        True,
+    ),
+    Entry(
+        "secret-missing",
+        "test_beyond",
+        "imagePullSecrets names a secret that does not exist",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "secret-other-namespace",
+        "test_beyond",
+        "the secret lives in another namespace",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "wrong-password",
+        "test_beyond",
+        "the secret holds a wrong password: 401",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "tag-not-found",
+        "test_beyond",
+        "valid credentials, missing tag: NotFound",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "registry-unreachable",
+        "test_beyond",
+        "nothing listens at the image's host:port: connection refused",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "secret-port-mismatch",
+        "test_beyond",
+        "secret keyed 'reg', image 'reg:5000': no match, anonymous pull",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "secret-wrong-shape",
+        "test_beyond",
+        "type Opaque, or .dockerconfigjson without auths: silently ignored",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "cert-name-mismatch",
+        "test_beyond",
+        "the name in the image reference is not in the certificate",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
+        "cached-image-no-creds",
+        "test_beyond",
+        "a pod without credentials runs an image another pod pulled (<= 1.34)",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "serviceaccount-pull-secret",
+        "test_beyond",
+        "imagePullSecrets on the default ServiceAccount are copied into pods",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "credsstore-ignored",
+        "test_beyond",
+        "a config.json with credsStore and no auths gives no credentials",
+        "beyond the tutorial",
+    ),
+)
+
+BY_ID = {e.id: e for e in CATALOG}
+
+
+def entry(scenario_id: str) -> Entry:
+    try:
+        return BY_ID[scenario_id]
+    except KeyError:
+        from lab.errors import LabError
+
+        raise LabError(
+            f"unknown scenario {scenario_id!r}", "`pull-lab scenarios` lists the catalogue"
+        ) from None

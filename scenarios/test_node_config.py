@@ -1,0 +1,162 @@
+"""Tutorial section 1: the kubelet pulls with the CA and credentials configured on the node.
+
+The tutorial moves the CA and `~/.docker/config.json` away (`mv x{,.bak}`), watches the pull
+fail, and moves them back one at a time. Here each scenario has a registry of its own, so the
+node files it moves belong to it alone; all of them are restored when the scenario ends.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from lab.node import KUBELET_CONFIG_JSON, TUTORIAL_CONFIG_JSON, certs_dir
+from lab.pods import pod_manifest
+from lab.scenario import failed_count
+from lab.secrets import auth_entry
+from scenarios.conftest import tutorial_image
+
+NATURAL_WAIT = os.environ.get("PULL_LAB_NATURAL_WAIT", "").lower() in ("1", "true", "yes")
+
+
+def nginx_registry(
+    image: str, run_id: str, name: str = "nginx-registry", policy: str = "IfNotPresent"
+) -> dict:
+    return pod_manifest(name, image, run_id=run_id, container="nginx", pull_policy=policy)
+
+
+def move_ca_away(scenario, node, host: str, ca_pem: bytes) -> None:
+    """The tutorial's starting point (CA in place), then `mv ca.crt{,.bak}`."""
+    ca = node.install_ca(host, ca_pem)
+    node.changes.move_away(ca)
+    scenario.note("move the registry CA away", f"mv {ca}{{,.bak}}")
+
+
+@pytest.mark.scenario("node-no-ca")
+def test_node_no_ca(scenario, node, own_registry, lab_pki, lab_settings):
+    """No CA and no credentials on the node: the TLS handshake fails before any auth."""
+    reg = own_registry()
+    move_ca_away(scenario, node, reg.spec.host, lab_pki.ca_pem)
+    assert not node.changes.exists(KUBELET_CONFIG_JSON)
+    scenario.note("no node credentials", f"ls {KUBELET_CONFIG_JSON}", "No such file or directory")
+
+    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
+    pod = scenario.expect_pull_failure("nginx-registry", "unknown-ca")
+    scenario.expect_event(
+        pod, "Failed", r"Failed to pull image .*x509: certificate signed by unknown authority"
+    )
+    scenario.expect_back_off("nginx-registry")
+    scenario.describe_tail("nginx-registry")
+    scenario.differs(
+        'docker said "Get https://<reg>/v1/_ping: x509: certificate signed by unknown authority" '
+        "through a FailedSync event",
+        "containerd reports it on the manifest HEAD request; the container waits with "
+        "ErrImagePull, then ImagePullBackOff, and no FailedSync event exists any more",
+    )
+
+
+@pytest.mark.scenario("node-ca-no-creds")
+def test_node_ca_no_creds(scenario, node, own_registry, lab_pki, lab_settings):
+    """CA back in place, still no credentials: the registry answers 401."""
+    reg = own_registry()
+    ca = node.install_ca(reg.spec.host, lab_pki.ca_pem)
+    scenario.note("the CA is back", f"ls {certs_dir(reg.spec.host)}", "ca.crt")
+    assert node.changes.exists(ca)
+
+    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
+    pod = scenario.expect_pull_failure("nginx-registry", "unauthorized")
+    scenario.expect_event(
+        pod, "Failed", r"Failed to pull image .*(?:401 Unauthorized|no basic auth credentials)"
+    )
+    scenario.expect_back_off("nginx-registry")
+    scenario.describe_tail("nginx-registry")
+    scenario.differs(
+        'the failure read "Error: image zhangjun3/nginx:1.7.9 not found"',
+        "the registry's 401 is reported as such (containerd 1.6: '401 Unauthorized'; "
+        "containerd 2.x: 'no basic auth credentials')",
+    )
+
+
+@pytest.mark.scenario("node-creds-restored")
+def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings, core_v1):
+    """Credentials come back while the pod backs off: the same pod turns Running.
+
+    The kubelet reads node credentials from its root dir, not from ~/.docker, and caches them
+    for up to 5 minutes while back-off grows to 5 minutes: the tutorial's "wait a while". By
+    default the kubelet is restarted so recovery is prompt; PULL_LAB_NATURAL_WAIT=1 waits instead.
+    """
+    reg = own_registry()
+    host = reg.spec.host
+    node.install_ca(host, lab_pki.ca_pem)
+    user, password = reg.credentials
+    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
+    pod = scenario.expect_pull_failure("nginx-registry", "unauthorized")
+    scenario.expect_back_off("nginx-registry")
+    uid = pod.metadata.uid
+
+    # The tutorial's path: `mv ~/.docker/config.json{.bak,}`. kind's kubelet has no $HOME.
+    scenario.expect(f"credentials at {TUTORIAL_CONFIG_JSON} are not read by the kubelet")
+    node.set_credentials({host: auth_entry(user, password)}, path=TUTORIAL_CONFIG_JSON)
+    scenario.note(
+        "restore the credentials where the tutorial kept them",
+        f"mv {TUTORIAL_CONFIG_JSON}{{.bak,}}",
+    )
+    before = failed_count(core_v1, scenario.namespace, pod)
+    node.restart_kubelet()
+    scenario.note("restart the kubelet so it looks again", "systemctl restart kubelet")
+    scenario.expect_another_failure(pod, before, "unauthorized")
+
+    scenario.expect(f"credentials at {KUBELET_CONFIG_JSON} (the kubelet's root dir) are read")
+    t0 = time.monotonic()
+    node.set_credentials({host: auth_entry(user, password)})
+    scenario.note(
+        "put the credentials in the kubelet's root dir", f"cp config.json {KUBELET_CONFIG_JSON}"
+    )
+    if NATURAL_WAIT:
+        scenario.note("wait for the kubelet's credential cache and back-off to expire (no restart)")
+        pod = scenario.expect_running("nginx-registry", timeout=420, recovering=True)
+    else:
+        node.restart_kubelet()
+        scenario.note(
+            "restart the kubelet (drops its 5-minute credential cache)", "systemctl restart kubelet"
+        )
+        pod = scenario.expect_running("nginx-registry", timeout=120, recovering=True)
+    scenario.timed("recovery: credentials restored to Running", time.monotonic() - t0)
+    assert pod.metadata.uid == uid, "recovery happens in the same pod"
+    assert pod.status.container_statuses[0].restart_count == 0
+    scenario.saw(f"same pod uid {uid}, restartCount 0")
+    scenario.pulled_fresh(pod, tutorial_image(reg))
+    scenario.describe_tail("nginx-registry")
+    scenario.differs(
+        "credentials in ~/.docker/config.json; the pod recovered 'after a while' and its events "
+        'said "already present on machine" (docker had pulled the image)',
+        f"the kubelet reads {KUBELET_CONFIG_JSON} (its --root-dir), not /root/.docker; "
+        "it caches node credentials and backs off up to 5 minutes, so recovery takes a kubelet "
+        "restart or that long; the event is 'Successfully pulled'",
+    )
+
+
+@pytest.mark.scenario("node-image-cached")
+def test_node_image_cached(scenario, node, own_registry, lab_pki, lab_settings):
+    """Once the node holds the image, IfNotPresent uses it: 'already present on machine'."""
+    reg = own_registry()
+    host = reg.spec.host
+    image = tutorial_image(reg)
+    node.install_ca(host, lab_pki.ca_pem)
+    user, password = reg.credentials
+    node.set_credentials({host: auth_entry(user, password)})
+    node.restart_kubelet()
+    scenario.create_pod(nginx_registry(image, lab_settings.run_id))
+    first = scenario.expect_running("nginx-registry")
+    scenario.pulled_fresh(first, image)
+
+    scenario.create_pod(nginx_registry(image, lab_settings.run_id, name="nginx-registry-again"))
+    again = scenario.expect_running("nginx-registry-again")
+    scenario.expect("event Pulled: already present on machine (no Pulling)")
+    event = scenario.expect_event(
+        again, "Pulled", rf'Container image "{image}" already present on machine'
+    )
+    assert event.source == "kubelet"
+    scenario.describe_tail("nginx-registry-again")
