@@ -17,7 +17,7 @@ _FIELD_PATTERNS = (
     re.compile(
         r'(?P<k>"(?:auth|password|identitytoken|registrytoken)"\s*:\s*")(?P<v>[^"]+)(?P<e>")', re.I
     ),
-    re.compile(r"(?P<k>\b(?:password|auth)\s*:\s*)(?P<v>[^\s,}]+)(?P<e>)", re.I),
+    re.compile(r"(?P<k>^\s*(?:password|auth)\s*:\s*)(?P<v>[^\s,}]+)(?P<e>)", re.I | re.M),
     # Command lines: --docker-password=x, --password x, -u user:pass
     re.compile(r"(?P<k>--(?:docker-)?password[= ])(?P<v>\S+)(?P<e>)"),
     re.compile(r"(?P<k>\s-u\s+[^:\s]+:)(?P<v>\S+)(?P<e>)"),

@@ -35,6 +35,7 @@ from lab.settings import LABEL
 
 REGISTRY_PORT = 5000
 READY_TIMEOUT = 30.0
+ADDRESS_ATTEMPTS = 5
 # bcrypt cost 10 costs ~70 ms per authenticated request on these machines; 5 keeps pulls fast
 # and is still bcrypt, which is all the registry accepts.
 BCRYPT_ROUNDS = 5
@@ -168,7 +169,33 @@ class LabRegistry:
         return True
 
     def start(self) -> LabRegistry:
-        self._write_files()
+        """Start and wait until ready. Another run may take the chosen address between our
+        look at the network and the start: then the next free address is tried."""
+        for attempt in range(ADDRESS_ATTEMPTS):
+            self._write_files()  # the certificate names the address, so it follows it
+            try:
+                self._start_container()
+                break
+            except docker.errors.APIError as exc:
+                self.stop()
+                if (
+                    "address already in use" not in str(exc).lower()
+                    or attempt == ADDRESS_ATTEMPTS - 1
+                ):
+                    raise LabError(
+                        f"registry {self.spec.name} did not start: {exc.explanation}"
+                    ) from exc
+                subnet, used = network_ipv4(self.client, self.spec.network)
+                self.ip = free_address(subnet, used | {self.ip}, None)
+        try:
+            self.host_port = int(self.container.get_exposed_port(REGISTRY_PORT))  # type: ignore[union-attr]
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_container(self) -> None:
         container = (
             DockerContainer(self.spec.image)
             .with_name(self.spec.name)
@@ -187,14 +214,7 @@ class LabRegistry:
             labels={LABEL: self.spec.run_id, "io.registry-pull-lab.role": "registry"},
         )
         self.container = container
-        try:
-            container.start()
-            self.host_port = int(container.get_exposed_port(REGISTRY_PORT))
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        container.start()
 
     def stop(self) -> None:
         if self.container is not None:

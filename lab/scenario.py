@@ -25,6 +25,7 @@ from lab.signatures import Signature, signature
 from lab.transcript import Transcript
 
 DESCRIBE_TAIL = 12
+DEFAULT_DIAGNOSIS = {"unauthorized": "no-credentials"}
 
 
 @dataclass
@@ -125,8 +126,11 @@ class ScenarioRun:
         reason: str = "ErrImagePull",
         container: str | None = None,
         timeout: float = 90.0,
+        diagnosis: str | None = None,
     ) -> Any:
-        """The container waits with ``reason`` and a message of the given signature."""
+        """The container waits with ``reason`` and a message of the given signature, and
+        `pull-lab doctor` names ``diagnosis`` first (default: the signature's own name; a 401
+        without any pull secret is "no-credentials")."""
         sig = signature(sig) if isinstance(sig, str) else sig
         self.expect(f"container {container or pod_name} waits with {reason}: {sig.cause}")
         t0 = time.monotonic()
@@ -142,7 +146,23 @@ class ScenarioRun:
         )
         assert pod.status.phase == "Pending"
         self.get_pod(pod_name)
+        self.expect_diagnosis(pod_name, diagnosis or DEFAULT_DIAGNOSIS.get(sig.name, sig.name))
         return pod
+
+    def expect_diagnosis(self, pod_name: str, name: str) -> None:
+        """Feed the failing pod to `pull-lab doctor`: its first finding must be ``name``."""
+        from lab.doctor import diagnose_pod, render
+
+        findings = diagnose_pod(self.core, self.namespace, pod_name)
+        text = render(pod_name, self.namespace, findings)
+        self.note(
+            f"pull-lab doctor {pod_name}", f"pull-lab doctor {pod_name} -n {self.namespace}", text
+        )
+        assert findings, f"doctor found nothing wrong with {pod_name}"
+        assert findings[0].name == name, (
+            f"doctor's diagnosis is {findings[0].name!r}, expected {name!r}"
+        )
+        self.saw(f"doctor: {findings[0].name}: {findings[0].cause}")
 
     def expect_back_off(
         self, pod_name: str, container: str | None = None, timeout: float = 90.0

@@ -6,9 +6,13 @@ The report renders it; every line is masked on the way in, so nothing later can 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.masking import mask
+
+# Set by a front end that shows steps as they happen (`pull-lab run`): called with each step.
+PROGRESS: list[Callable[[TranscriptStep], None]] = []
 
 
 @dataclass(frozen=True)
@@ -26,15 +30,16 @@ class Transcript:
     steps: list[TranscriptStep] = field(default_factory=list)
 
     def add(self, title: str, command: str = "", output: str = "", seconds: float = 0.0) -> None:
-        self.steps.append(
-            TranscriptStep(
-                title=title,
-                command=mask(command),
-                output=mask(output.rstrip()),
-                at=time.monotonic() - self.started - seconds,
-                seconds=seconds,
-            )
+        step = TranscriptStep(
+            title=title,
+            command=mask(command),
+            output=mask(output.rstrip()),
+            at=time.monotonic() - self.started - seconds,
+            seconds=seconds,
         )
+        self.steps.append(step)
+        for show in PROGRESS:
+            show(step)
 
     def render_text(self) -> str:
         parts = []

@@ -43,7 +43,7 @@ def test_secret_missing(scenario, secret_registry, fresh_image, lab_settings):
         "FailedToRetrieveImagePullSecret",
         r"Unable to retrieve some image pull secrets \(registry-nope\)",
     )
-    scenario.expect_pull_failure("app", "unauthorized")
+    scenario.expect_pull_failure("app", "unauthorized", diagnosis="secret-missing")
 
 
 @pytest.mark.scenario("secret-other-namespace")
@@ -66,7 +66,7 @@ def test_secret_other_namespace(
             pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",))
         )
         scenario.expect_event(created, "FailedToRetrieveImagePullSecret", r"\(registry-1\)")
-        scenario.expect_pull_failure("app", "unauthorized")
+        scenario.expect_pull_failure("app", "unauthorized", diagnosis="secret-other-namespace")
     finally:
         core_v1.delete_namespace(other, grace_period_seconds=0)
 
@@ -80,7 +80,7 @@ def test_wrong_password(scenario, secret_registry, fresh_image, maker, lab_setti
         "registry-1", scenario.namespace, reg.spec.host, user, "not-the-password"
     )
     scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
-    failed = scenario.expect_pull_failure("app", "unauthorized")
+    failed = scenario.expect_pull_failure("app", "unauthorized", diagnosis="wrong-password")
     scenario.saw(
         "containerd 1.6 words a wrong password exactly like no credentials: 401 Unauthorized"
     )
@@ -123,7 +123,7 @@ def test_secret_port_mismatch(scenario, secret_registry, fresh_image, maker, lab
         "the secret's key", "", f"auths: {{{reg.spec.name!r}: ...}}   image: {reg.spec.host}/..."
     )
     scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
-    scenario.expect_pull_failure("app", "unauthorized")
+    scenario.expect_pull_failure("app", "unauthorized", diagnosis="secret-port-mismatch")
 
 
 @pytest.mark.scenario("secret-wrong-shape")
@@ -139,9 +139,9 @@ def test_secret_wrong_shape(scenario, secret_registry, fresh_image, maker, lab_s
     assert no_auths.type == DOCKERCONFIGJSON
     scenario.saw("the API server accepted both secrets")
     scenario.create_pod(pod("with-opaque", fresh_image(reg), lab_settings.run_id, ("opaque",)))
-    scenario.expect_pull_failure("with-opaque", "unauthorized")
+    scenario.expect_pull_failure("with-opaque", "unauthorized", diagnosis="secret-wrong-type")
     scenario.create_pod(pod("with-no-auths", fresh_image(reg), lab_settings.run_id, ("no-auths",)))
-    scenario.expect_pull_failure("with-no-auths", "unauthorized")
+    scenario.expect_pull_failure("with-no-auths", "unauthorized", diagnosis="secret-wrong-shape")
 
 
 @pytest.mark.scenario("cert-name-mismatch")
@@ -228,4 +228,4 @@ def test_credsstore_ignored(scenario, secret_registry, fresh_image, maker, lab_s
     scenario.create_pod(
         pod("app", fresh_image(secret_registry), lab_settings.run_id, ("registry-1",))
     )
-    scenario.expect_pull_failure("app", "unauthorized")
+    scenario.expect_pull_failure("app", "unauthorized", diagnosis="credsstore")

@@ -105,7 +105,7 @@ def test_secret_tutorial_dockercfg(scenario, secrets, secret_registry, fresh_ima
         "nginx-registry-2.yaml",
     )
     scenario.expect("no key matches the image's host: the pull is anonymous and gets 401")
-    scenario.expect_pull_failure("nginx-registry-2", "unauthorized")
+    scenario.expect_pull_failure("nginx-registry-2", "unauthorized", diagnosis="secret-other-host")
     scenario.differs(
         "this secret made nginx-registry-2 Running",
         "a key of https://index.docker.io/v1/ matches only Docker Hub images; the pull of "
@@ -150,7 +150,9 @@ def test_multi_registry(
         extra_containers=(("b", image_b2),),
     )
     scenario.create_pod(one)
-    pod = scenario.expect_pull_failure("one-secret", "unauthorized", container="b")
+    pod = scenario.expect_pull_failure(
+        "one-secret", "unauthorized", container="b", diagnosis="secret-other-host"
+    )
     scenario.expect_event(pod, "Pulled", f'Successfully pulled image "{image_a2}"')
     states = {cs.name: cs.state for cs in pod.status.container_statuses}
     assert states["b"].waiting is not None
@@ -172,7 +174,9 @@ def test_secret_update(scenario, secrets, secret_registry, fresh_image, lab_sett
         nginx_pod("nginx-registry-2", image, lab_settings.run_id, ("registry-1",)),
         "nginx-registry-2.yaml",
     )
-    pod = scenario.expect_pull_failure("nginx-registry-2", "unauthorized")
+    pod = scenario.expect_pull_failure(
+        "nginx-registry-2", "unauthorized", diagnosis="wrong-password"
+    )
     scenario.expect_back_off("nginx-registry-2")
     uid = pod.metadata.uid
 

@@ -207,3 +207,9 @@ def test_settings_from_env(tmp_path):
         tmp_path,
     )
     assert s.state_dir == tmp_path / "clusters" / "x1"
+
+
+def test_masker_leaves_prose_about_auth_alone():
+    text = "GET /v2/_catalog with CA + basic auth: 200 and the repository"
+    assert Masker().mask(text) == text
+    assert Masker().mask("  auth: c2VjcmV0") == "  auth: ******"

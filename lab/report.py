@@ -1,0 +1,307 @@
+"""The lab's report: per scenario, a transcript in the tutorial's form, expected vs observed,
+differences from the tutorial, timings and an event timeline, as Markdown, a self-contained
+HTML page, JSON and JUnit XML. Everything here was masked when it was recorded; it is masked
+again on the way out, in case a caller handed in raw text."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from lab.errors import LabError
+from lab.masking import mask
+
+TIMELINE_REASONS = (
+    "Scheduled",
+    "Pulling",
+    "Failed",
+    "BackOff",
+    "Pulled",
+    "Created",
+    "Started",
+    "FailedToRetrieveImagePullSecret",
+)
+COLORS = {
+    "Scheduled": "#6b7280",
+    "Pulling": "#2563eb",
+    "Failed": "#dc2626",
+    "BackOff": "#d97706",
+    "Pulled": "#059669",
+    "Created": "#7c3aed",
+    "Started": "#16a34a",
+    "FailedToRetrieveImagePullSecret": "#be123c",
+}
+FORMATS = ("md", "html", "json", "xml")
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    title: str
+    kubernetes: str
+    images: str
+    started: str
+    seconds: float
+
+
+def check_writable(report_dir: Path) -> None:
+    """Fail before running anything if the report cannot be written there."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=report_dir, prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise LabError(
+            f"cannot write the report to {report_dir}: {exc.strerror or exc}",
+            "pass --report-dir with a writable directory",
+        ) from exc
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """No half-written report: write a temp file beside it, then rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(mask(text))
+        os.chmod(tmp, 0o644)  # a report holds no secret: readable like any other file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary(results: Sequence[dict]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for r in results:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    return counts
+
+
+# ---- Markdown ---------------------------------------------------------------------------------
+def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
+    counts = summary(results)
+    lines = [
+        f"# {meta.title}",
+        "",
+        f"Kubernetes {meta.kubernetes}, images: {meta.images}, started {meta.started}, "
+        f"{meta.seconds:.0f}s. **{counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped.**",
+        "",
+        "| scenario | outcome | seconds | tutorial |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| [{r['id']}](#{r['id']}) | {r['outcome']} | {r['seconds']:.1f} | {r['tutorial']} |"
+        )
+    for r in results:
+        lines += [
+            "",
+            f"## {r['id']}",
+            "",
+            f"{r['title']} — *{r['tutorial']}* — **{r['outcome']}**",
+            "",
+        ]
+        if r.get("error"):
+            lines += ["```", r["error"], "```", ""]
+        if r["expected"]:
+            lines += ["**Expected**", "", *(f"- {e}" for e in r["expected"]), ""]
+        if r["observed"]:
+            lines += ["**Observed**", "", *(f"- `{o}`" for o in r["observed"]), ""]
+        if r["differences"]:
+            lines += ["**Tutorial vs today**", "", *(f"- {d}" for d in r["differences"]), ""]
+        if r["timings"]:
+            lines += ["**Timings**", "", *(f"- {k}: {v:.1f}s" for k, v in r["timings"].items()), ""]
+        if r["events"]:
+            lines += [
+                "**Events**",
+                "",
+                "| pod | type | reason | count | message |",
+                "| --- | --- | --- | ---: | --- |",
+            ]
+            for e in r["events"]:
+                msg = e["message"].replace("|", "\\|")
+                lines.append(f"| {e['pod']} | {e['type']} | {e['reason']} | {e['count']} | {msg} |")
+            lines.append("")
+        if r["transcript"]:
+            lines += ["**Transcript**", "", "```console"]
+            for step in r["transcript"]:
+                lines.append(f"# {step['title']}")
+                if step["command"]:
+                    lines.append(f"$ {step['command']}")
+                if step["output"]:
+                    lines.append(step["output"])
+            lines += ["```"]
+    return "\n".join(lines) + "\n"
+
+
+# ---- HTML -------------------------------------------------------------------------------------
+def _parse(ts: str | None) -> float | None:
+    return datetime.fromisoformat(ts).timestamp() if ts else None
+
+
+def timeline_svg(events: Sequence[dict], width: int = 760) -> str:
+    """Who did what when: a row per reason, a mark from an event's first to last time."""
+    points = [(e, _parse(e["first"]), _parse(e["last"])) for e in events if e.get("first")]
+    if not points:
+        return '<p class="muted">no events recorded</p>'
+    start = min(p[1] for p in points if p[1] is not None)
+    end = max((p[2] or p[1] or start) for p in points)
+    span = max(end - start, 1.0)
+    reasons = [r for r in TIMELINE_REASONS if any(p[0]["reason"] == r for p in points)]
+    reasons += sorted({p[0]["reason"] for p in points} - set(reasons))
+    left, row_h, top = 210, 22, 10
+    height = top + row_h * len(reasons) + 30
+    scale = (width - left - 20) / span
+    parts = [
+        f'<svg class="timeline" width="{width}" height="{height}" role="img" '
+        'aria-label="event timeline">'
+    ]
+    for i, reason in enumerate(reasons):
+        y = top + i * row_h
+        parts.append(f'<text x="4" y="{y + 15}" class="lbl">{html.escape(reason)}</text>')
+        parts.append(
+            f'<line x1="{left}" y1="{y + 11}" x2="{width - 10}" y2="{y + 11}" class="grid"/>'
+        )
+    for e, first, last in points:
+        y = top + reasons.index(e["reason"]) * row_h
+        x1 = left + ((first or start) - start) * scale
+        x2 = left + ((last or first or start) - start) * scale
+        color = COLORS.get(e["reason"], "#374151")
+        tip = html.escape(f"{e['pod']}: {e['reason']} x{e['count']}: {e['message']}")
+        parts.append(
+            f'<rect x="{x1:.1f}" y="{y + 4}" width="{max(x2 - x1, 6):.1f}" height="14" rx="3" '
+            f'fill="{color}"><title>{tip}</title></rect>'
+        )
+        if e["count"] > 1:
+            parts.append(f'<text x="{x2 + 9:.1f}" y="{y + 15}" class="cnt">x{e["count"]}</text>')
+    axis_y = top + row_h * len(reasons) + 14
+    for frac in (0, 0.25, 0.5, 0.75, 1):
+        x = left + frac * span * scale
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tick">+{frac * span:.0f}s</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-top:1px solid #e5e7eb;padding-top:16px}
+table{border-collapse:collapse}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:left}
+.passed{color:#15803d}.failed{color:#b91c1c}.skipped{color:#6b7280}.muted{color:#6b7280}
+pre{background:#f9fafb;border:1px solid #e5e7eb;padding:8px;overflow-x:auto;font-size:12px}
+.lbl{font-size:12px;fill:#374151}.tick{font-size:11px;fill:#6b7280}.cnt{font-size:11px;fill:#111827}
+.grid{stroke:#f3f4f6}
+"""
+
+
+def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
+    esc = html.escape
+    counts = summary(results)
+    out = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{esc(meta.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(meta.title)}</h1>",
+        f"<p>Kubernetes {esc(meta.kubernetes)}, images: {esc(meta.images)}, "
+        f"started {esc(meta.started)}, "
+        f"{meta.seconds:.0f}s: <b class='passed'>{counts['passed']} passed</b>, "
+        f"<b class='failed'>{counts['failed']} failed</b>, {counts['skipped']} skipped.</p>",
+        "<table><tr><th>scenario</th><th>outcome</th><th>seconds</th><th>tutorial</th></tr>",
+    ]
+    for r in results:
+        out.append(
+            f"<tr><td><a href='#{esc(r['id'])}'>{esc(r['id'])}</a></td>"
+            f"<td class='{esc(r['outcome'])}'>{esc(r['outcome'])}</td><td>{r['seconds']:.1f}</td>"
+            f"<td>{esc(r['tutorial'])}</td></tr>"
+        )
+    out.append("</table>")
+    for r in results:
+        out.append(f"<section class='scenario' id='{esc(r['id'])}'>")
+        out.append(
+            f"<h2>{esc(r['id'])} <span class='{esc(r['outcome'])}'>{esc(r['outcome'])}</span></h2>"
+        )
+        out.append(f"<p>{esc(r['title'])} — <i>{esc(r['tutorial'])}</i></p>")
+        if r.get("error"):
+            out.append(f"<pre>{esc(r['error'])}</pre>")
+        for label, key in (
+            ("Expected", "expected"),
+            ("Observed", "observed"),
+            ("Tutorial vs today", "differences"),
+        ):
+            if r[key]:
+                out.append(
+                    f"<h3>{label}</h3><ul>"
+                    + "".join(f"<li>{esc(x)}</li>" for x in r[key])
+                    + "</ul>"
+                )
+        if r["timings"]:
+            out.append(
+                "<h3>Timings</h3><ul>"
+                + "".join(f"<li>{esc(k)}: {v:.1f}s</li>" for k, v in r["timings"].items())
+                + "</ul>"
+            )
+        out.append("<h3>Event timeline</h3>" + timeline_svg(r["events"]))
+        if r["transcript"]:
+            body = []
+            for step in r["transcript"]:
+                body.append(f"# {step['title']}")
+                if step["command"]:
+                    body.append(f"$ {step['command']}")
+                if step["output"]:
+                    body.append(step["output"])
+            out.append("<h3>Transcript</h3><pre>" + esc("\n".join(body)) + "</pre>")
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+# ---- JUnit --------------------------------------------------------------------------------------
+def render_junit(results: Sequence[dict], meta: ReportMeta) -> str:
+    counts = summary(results)
+    suite = ET.Element(
+        "testsuite",
+        name="registry-pull-lab",
+        tests=str(len(results)),
+        failures=str(counts["failed"]),
+        skipped=str(counts["skipped"]),
+        time=f"{meta.seconds:.2f}",
+    )
+    for r in results:
+        case = ET.SubElement(
+            suite, "testcase", classname="scenarios", name=r["id"], time=f"{r['seconds']:.2f}"
+        )
+        if r["outcome"] == "failed":
+            ET.SubElement(case, "failure", message=(r.get("error") or "failed")[:500]).text = r.get(
+                "error", ""
+            )
+        elif r["outcome"] == "skipped":
+            ET.SubElement(case, "skipped", message=r.get("error", "")[:500])
+        ET.SubElement(case, "system-out").text = "\n".join(
+            [
+                *(f"expected: {e}" for e in r["expected"]),
+                *(f"observed: {o}" for o in r["observed"]),
+                *(f"differs: {d}" for d in r["differences"]),
+            ]
+        )
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def write_report(report_dir: Path, results: Sequence[dict], meta: ReportMeta) -> list[Path]:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "report.md": render_markdown(results, meta),
+        "report.html": render_html(results, meta),
+        "report.json": json.dumps({"meta": meta.__dict__, "scenarios": list(results)}, indent=2),
+        "junit.xml": render_junit(results, meta),
+    }
+    written = []
+    for name, text in files.items():
+        path = report_dir / name
+        _atomic_write(path, text)
+        written.append(path)
+    return written

@@ -1,0 +1,121 @@
+"""The report renders every format from recorded results, masks secrets, writes atomically."""
+
+from __future__ import annotations
+
+import json
+import re
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from lab.errors import LabError
+from lab.masking import MASKER
+from lab.report import (
+    ReportMeta,
+    check_writable,
+    render_html,
+    render_markdown,
+    timeline_svg,
+    write_report,
+)
+
+META = ReportMeta("registry-pull-lab report", "v1.34.4", "offline", "2026-11-28 10:00:00 UTC", 42.0)
+
+
+def result(sid: str, outcome: str = "passed", **extra) -> dict:
+    base = {
+        "id": sid,
+        "title": f"title of {sid}",
+        "tutorial": "1: mv ca.crt{,.bak}",
+        "node_level": False,
+        "outcome": outcome,
+        "kubernetes": "v1.34.4",
+        "seconds": 3.5,
+        "expected": ["container waits with ErrImagePull"],
+        "observed": ["nginx: ErrImagePull: x509: certificate signed by unknown authority"],
+        "differences": ["tutorial: docker said ... | today: containerd says ..."],
+        "timings": {"nginx-registry: ErrImagePull": 1.2},
+        "events": [
+            {
+                "pod": "p",
+                "type": "Normal",
+                "reason": "Pulling",
+                "message": 'Pulling image "r:5000/a:1"',
+                "count": 2,
+                "source": "kubelet",
+                "first": "2026-11-28T10:00:01+00:00",
+                "last": "2026-11-28T10:00:15+00:00",
+            },
+            {
+                "pod": "p",
+                "type": "Warning",
+                "reason": "Failed",
+                "message": "Failed to pull image",
+                "count": 2,
+                "source": "kubelet",
+                "first": "2026-11-28T10:00:02+00:00",
+                "last": "2026-11-28T10:00:16+00:00",
+            },
+        ],
+        "transcript": [
+            {
+                "title": "kubectl get pod p",
+                "command": "kubectl get pod p",
+                "output": "p 0/1 ErrImagePull",
+                "at": 1.0,
+            }
+        ],
+    }
+    base.update(extra)
+    return base
+
+
+def test_markdown_has_summary_table_and_a_section_per_scenario():
+    text = render_markdown(
+        [result("node-no-ca"), result("secret-yaml", "failed", error="boom")], META
+    )
+    assert "**1 passed, 1 failed, 0 skipped.**" in text
+    assert "## node-no-ca" in text and "## secret-yaml" in text
+    assert "$ kubectl get pod p" in text
+    assert "**Tutorial vs today**" in text
+
+
+def test_html_is_self_contained_with_a_timeline_per_scenario():
+    page = render_html([result("node-no-ca"), result("secret-yaml")], META)
+    assert page.count("<section class='scenario'") == 2
+    assert page.count('<svg class="timeline"') == 2
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page), (
+        "no external resources"
+    )
+    assert "<script" not in page
+
+
+def test_timeline_marks_each_reason_with_its_count():
+    svg = timeline_svg(result("x")["events"])
+    assert ">Pulling<" in svg and ">Failed<" in svg and ">x2<" in svg
+    assert timeline_svg([]) == '<p class="muted">no events recorded</p>'
+
+
+def test_all_formats_are_written_and_parse(tmp_path):
+    paths = write_report(tmp_path, [result("node-no-ca"), result("tag-not-found", "skipped")], META)
+    assert sorted(p.name for p in paths) == ["junit.xml", "report.html", "report.json", "report.md"]
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert [s["id"] for s in doc["scenarios"]] == ["node-no-ca", "tag-not-found"]
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("skipped") == "1"
+    assert not list(tmp_path.glob(".*")), "no temp files left"
+
+
+def test_report_masks_secrets_it_was_handed(tmp_path):
+    MASKER.add_password("hunter2-report", "foo")
+    leaky = result("secret-kubectl", observed=["--docker-password=hunter2-report"])
+    write_report(tmp_path, [leaky], META)
+    for path in tmp_path.iterdir():
+        assert "hunter2-report" not in path.read_text()
+
+
+def test_unwritable_report_dir_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LabError, match="cannot write the report to"):
+        check_writable(blocker / "sub")
