@@ -6,7 +6,7 @@ PULL_LAB := $(VENV)/bin/pull-lab
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_CONNECTION_MODE := docker_host
 
-.PHONY: venv host-prep build up down test unit e2e lint bench lab clean
+.PHONY: venv host-prep test-tools build up down test unit e2e lint bench lab clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ host-prep: venv
 build: host-prep
 	$(PULL_LAB) build
 
+# What only the tests need on top of the lab: a real browser for the HTML report.
+test-tools: venv
+	$(PULL_LAB) host-prep --with-browser
+
 up: build
 	$(PULL_LAB) up
 
@@ -35,8 +39,12 @@ e2e: build
 	$(PY) -m pytest -m e2e
 
 # The full suite, e2e included: what .ci/run calls.
-test: build
+test: build test-tools
 	$(PY) -m pytest
+
+# The whole lab: every scenario replayed, the report written to ./lab-report.
+lab: build
+	$(PULL_LAB) run --report-dir lab-report
 
 lint: venv
 	$(VENV)/bin/ruff check lab fixtures scenarios tests bench conftest.py
@@ -44,7 +52,7 @@ lint: venv
 	$(VENV)/bin/mypy lab
 
 bench: build
-	$(PY) -m bench
+	$(PY) -m bench warm-cluster -n 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report

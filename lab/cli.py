@@ -10,6 +10,7 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from lab.errors import LabError
 from lab.settings import IMAGE_SOURCES, Settings, settings_from_env
@@ -27,6 +28,10 @@ def cmd_host_prep(args: argparse.Namespace) -> int:
     from lab.offline.hostprep import prepare_host
 
     report = prepare_host(sys.stderr)
+    if args.with_browser:
+        from lab.offline.hostprep import ensure_browser
+
+        report.changes += ensure_browser(sys.stderr).changes
     print("host ready" + ("" if report.changes else " (nothing changed)"))
     return 0
 
@@ -71,6 +76,89 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from lab.catalog import CATALOG
+
+    width = max(len(e.id) for e in CATALOG)
+    for e in CATALOG:
+        flag = "node" if e.node_level else "    "
+        print(f"{e.id:<{width}}  {flag}  {e.title}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Replay scenarios through pytest (the same fixtures as `make test`), with a report."""
+    import os
+
+    import pytest
+
+    from lab.catalog import CATALOG, entry
+    from lab.report import check_writable
+
+    entries = [entry(s) for s in args.scenarios] if args.scenarios else list(CATALOG)
+    report_dir = Path(args.report_dir)
+    check_writable(report_dir)
+    if not SCENARIOS_DIR.is_dir():
+        raise LabError(
+            f"the scenarios are not at {SCENARIOS_DIR}", "install from a checkout: pip install -e ."
+        )
+    settings = _settings(args)
+    pytest_args = [
+        *(f"{SCENARIOS_DIR / e.module}.py::test_{e.id.replace('-', '_')}" for e in entries),
+        f"--rootdir={SCENARIOS_DIR.parent}",
+        f"--lab-report={report_dir}",
+        "--lab-progress",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
+    if args.images:
+        pytest_args.append(f"--lab-images={args.images}")
+    if args.keep_cluster:
+        pytest_args.append("--keep-cluster")
+    if (settings.state_dir / "lab.json").exists():
+        # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
+        os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
+        pytest_args.append("--reuse-cluster")
+    code = pytest.main(pytest_args)
+    print(f"report: {report_dir / 'report.html'} (also report.md, report.json, junit.xml)")
+    return {0: 0, 1: 1}.get(int(code), 2)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import os
+
+    from kubernetes import client
+
+    from lab.doctor import diagnose_pod, render
+    from lab.kube import api_client
+
+    if args.kubeconfig and not Path(args.kubeconfig).is_file():
+        raise LabError(f"kubeconfig {args.kubeconfig} does not exist", "pass an existing file")
+    candidates = [
+        args.kubeconfig,
+        os.environ.get("KUBECONFIG"),
+        str(Path.home() / ".kube" / "config"),
+    ]
+    kubeconfig = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+    if kubeconfig is None:
+        raise LabError("no kubeconfig found", "pass --kubeconfig PATH or set KUBECONFIG")
+    try:
+        core = client.CoreV1Api(api_client(kubeconfig))
+        findings = diagnose_pod(core, args.namespace, args.pod)
+    except LabError:
+        raise
+    except Exception as exc:  # unreachable API server, bad kubeconfig: one line, exit 2
+        raise LabError(
+            f"cannot read pod {args.namespace}/{args.pod}: {exc}".splitlines()[0]
+        ) from exc
+    print(render(args.pod, args.namespace, findings))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pull-lab",
@@ -80,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("host-prep", help="install/start Docker and make privileged containers work")
+    p.add_argument(
+        "--with-browser", action="store_true", help="also install chromium (report test)"
+    )
     p.set_defaults(func=cmd_host_prep)
 
     p = sub.add_parser("build", help="build (or find cached) kind, Kubernetes and every image")
@@ -97,6 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--all", action="store_true", help="every lab cluster and resource on this machine"
     )
     p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("scenarios", help="the scenario catalogue, one line each")
+    p.set_defaults(func=cmd_scenarios)
+
+    p = sub.add_parser("run", help="replay scenarios (all by default) and write the report")
+    p.add_argument(
+        "scenarios", nargs="*", metavar="SCENARIO", help="catalogue IDs (see `scenarios`)"
+    )
+    p.add_argument(
+        "--report-dir", default="lab-report", help="where the report goes (./lab-report)"
+    )
+    p.add_argument("--images", choices=IMAGE_SOURCES)
+    p.add_argument("--name", help="cluster name (a lab that is `up` under it is reused)")
+    p.add_argument("--keep-cluster", action="store_true", help="keep the cluster afterwards")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("doctor", help="diagnose why a pod cannot pull its image")
+    p.add_argument("pod")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("status", help="cluster, kubeconfig and registries of a lab that is up")
     p.add_argument("--name", help="cluster name (default pull-lab)")
@@ -118,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pull-lab: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pull-lab scenarios | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

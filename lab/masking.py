@@ -17,10 +17,10 @@ _FIELD_PATTERNS = (
     re.compile(
         r'(?P<k>"(?:auth|password|identitytoken|registrytoken)"\s*:\s*")(?P<v>[^"]+)(?P<e>")', re.I
     ),
-    re.compile(r"(?P<k>^\s*(?:password|auth)\s*:\s*)(?P<v>[^\s,}]+)(?P<e>)", re.I | re.M),
+    re.compile(r"(?P<k>^\s*(?:password|auth)\s*:\s*)(?P<v>[^\s,}\"']+)(?P<e>)", re.I | re.M),
     # Command lines: --docker-password=x, --password x, -u user:pass
-    re.compile(r"(?P<k>--(?:docker-)?password[= ])(?P<v>\S+)(?P<e>)"),
-    re.compile(r"(?P<k>\s-u\s+[^:\s]+:)(?P<v>\S+)(?P<e>)"),
+    re.compile(r"(?P<k>--(?:docker-)?password[= ])(?P<v>[^\s\"']+)(?P<e>)"),
+    re.compile(r"(?P<k>\s-u\s+[^:\s]+:)(?P<v>[^\s\"']+)(?P<e>)"),
     # Private keys, whole.
     re.compile(
         r"(?P<k>-----BEGIN [A-Z ]*PRIVATE KEY-----)(?P<v>.*?)"

@@ -111,17 +111,43 @@ def wait_pod_running(
     """Running, or fail at the first pull failure with its message.
 
     A ``recovering`` pod is expected to pass through pull failures on its way to Running.
+    A failure right after the kubelet could not yet read an existing pull secret is not final
+    either: the kubelet's secret cache gives up after a second (slow API server, a kubelet
+    just restarted) and the next attempt, after back-off, has the secret.
     """
+
+    def final_failure(pod: Any) -> str | None:
+        reason = pull_failure(pod)
+        if reason and secret_not_yet_synced(core, namespace, pod):
+            return None
+        return reason
+
     return wait_for(
         core.list_namespaced_pod,
         what=f"pod {namespace}/{name} Running",
         done=all_running,
         describe=describe_pod,
-        fail_fast=(lambda pod: None) if recovering else pull_failure,
+        fail_fast=(lambda pod: None) if recovering else final_failure,
         timeout=timeout,
         namespace=namespace,
         field_selector=f"metadata.name={name}",
     )
+
+
+def secret_not_yet_synced(core: client.CoreV1Api, namespace: str, pod: Any) -> bool:
+    """The kubelet reported FailedToRetrieveImagePullSecret though every secret exists."""
+    names = [s.name for s in pod.spec.image_pull_secrets or []]
+    if not names:
+        return False
+    events = core.list_namespaced_event(
+        namespace,
+        field_selector=f"involvedObject.uid={pod.metadata.uid},reason=FailedToRetrieveImagePullSecret",
+    ).items
+    if not events:
+        return False
+    secrets: list[Any] = core.list_namespaced_secret(namespace).items
+    existing = {s.metadata.name for s in secrets}
+    return all(n in existing for n in names)
 
 
 def pod_events(core: client.CoreV1Api, namespace: str, pod: Any) -> list[Any]:

@@ -184,7 +184,8 @@ def timeline_svg(events: Sequence[dict], width: int = 760) -> str:
     axis_y = top + row_h * len(reasons) + 14
     for frac in (0, 0.25, 0.5, 0.75, 1):
         x = left + frac * span * scale
-        parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tick">+{frac * span:.0f}s</text>')
+        label = f"+{frac * span:.1f}s" if span < 10 else f"+{frac * span:.0f}s"
+        parts.append(f'<text x="{x:.1f}" y="{axis_y}" class="tick">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -205,6 +206,9 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
     counts = summary(results)
     out = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        # Nothing may load from anywhere: the page is one file, styles inline, no scripts.
+        "<meta http-equiv='Content-Security-Policy' "
+        "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(meta.title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{esc(meta.title)}</h1>",
         f"<p>Kubernetes {esc(meta.kubernetes)}, images: {esc(meta.images)}, "

@@ -20,7 +20,7 @@ from lab.catalog import Entry
 from lab.errors import LabError
 from lab.expect import SeenEvent, as_seen, view_of, wait_event, wait_waiting
 from lab.masking import mask
-from lab.pods import container_views, event_time, wait_pod_running
+from lab.pods import container_views, event_time, secret_not_yet_synced, wait_pod_running
 from lab.signatures import Signature, signature
 from lab.transcript import Transcript
 
@@ -198,6 +198,11 @@ class ScenarioRun:
         )
         self.timed(f"{pod_name}: Running", time.monotonic() - t0)
         self.saw(f"pod {pod_name} Running ({', '.join(v.name for v in container_views(pod))})")
+        if secret_not_yet_synced(self.core, self.namespace, pod):
+            self.saw(
+                "the kubelet could not read the pull secret at its first attempt "
+                "(FailedToRetrieveImagePullSecret: its secret cache gives up after 1s); it retried"
+            )
         self.get_pod(pod_name)
         return pod
 

@@ -189,6 +189,20 @@ def _reload_dockerd() -> None:
     os.kill(int(pid_file.read_text().strip()), signal.SIGHUP)
 
 
+def ensure_browser(out: TextIO = sys.stderr) -> HostReport:
+    """Debian's chromium, for the test that renders the HTML report in a real browser."""
+    report = HostReport()
+    if shutil.which("chromium"):
+        return report
+    if os.geteuid() != 0 or not _is_debian():
+        raise LabError(
+            "chromium is not installed",
+            "install Debian's chromium package (apt-get install chromium)",
+        )
+    _apt_install(["chromium"], report, out)
+    return report
+
+
 def prepare_host(out: TextIO = sys.stderr) -> HostReport:
     """Idempotent: the second call on a prepared machine changes nothing."""
     report = HostReport()

@@ -213,3 +213,15 @@ def test_masker_leaves_prose_about_auth_alone():
     text = "GET /v2/_catalog with CA + basic auth: 200 and the repository"
     assert Masker().mask(text) == text
     assert Masker().mask("  auth: c2VjcmV0") == "  auth: ******"
+
+
+def test_masking_keeps_json_valid():
+    doc = {
+        "command": "kubectl create secret --docker-password=not-the-password",
+        "n": "curl -u foo:bar x",
+    }
+    masked = Masker().mask(json.dumps(doc, indent=2))
+    assert json.loads(masked) == {
+        "command": "kubectl create secret --docker-password=******",
+        "n": "curl -u foo:****** x",
+    }
