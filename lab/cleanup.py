@@ -9,6 +9,7 @@ from typing import TextIO
 import docker
 
 from lab.settings import CLUSTER_PREFIX, LABEL, Settings
+from lab.signals import shielded
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
@@ -20,7 +21,7 @@ def _kind_clusters(client: docker.DockerClient) -> set[str]:
     return names
 
 
-def remove_lab_resources(
+def _remove_lab_resources(
     settings: Settings, everything: bool = False, out: TextIO = sys.stderr
 ) -> list[str]:
     """Containers and networks labelled by the lab, kind clusters of the lab's name(s),
@@ -72,4 +73,21 @@ def remove_lab_resources(
             shutil.rmtree(d)
             removed.append(f"state dir {d}")
             print(f"[down] removed {d}", file=out)
+    # Lock and user files a killed test run left for its cluster.
+    pattern = "*" if everything else settings.cluster_name
+    for lock in (
+        *settings.cache_dir.glob(f".cluster-{pattern}.*"),
+        *settings.cache_dir.glob(f".node-{pattern}.lock"),
+    ):
+        lock.unlink(missing_ok=True)
     return removed
+
+
+def remove_lab_resources(
+    settings: Settings, everything: bool = False, out: TextIO = sys.stderr
+) -> list[str]:
+    """Containers and networks labelled by the lab, kind clusters of the lab's name(s), and
+    their state dirs; ``everything`` widens it from one cluster to every lab cluster.
+    Signals wait until it is done."""
+    with shielded():
+        return _remove_lab_resources(settings, everything, out)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.errors import LabError
 from lab.settings import IMAGE_SOURCES, Settings, settings_from_env
+from lab.signals import terminate_like_interrupt
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -220,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    terminate_like_interrupt()
     try:
         return int(args.func(args))
     except LabError as exc:

@@ -19,6 +19,7 @@ from pytest_kind.cluster import KindCluster
 
 from lab.errors import LabError
 from lab.settings import LABEL
+from lab.signals import shielded
 
 CREATE_TIMEOUT = 600.0
 
@@ -126,7 +127,8 @@ def ensure_network(name: str, run_id: str) -> bool:
 
 
 def remove_network(name: str) -> None:
-    _docker("network", "rm", name, check=False)
+    with shielded():
+        _docker("network", "rm", name, check=False)
 
 
 class LabCluster(KindCluster):
@@ -172,19 +174,25 @@ class LabCluster(KindCluster):
             f"--config={config}",
         ]
         try:
-            proc = subprocess.run(
-                cmd,
-                env=self._env(),
-                capture_output=True,
-                text=True,
-                timeout=CREATE_TIMEOUT,
-                check=False,
-            )
+            # Held signals: killing kind halfway would leave docker finishing a node container
+            # after our cleanup. A Ctrl-C waits for kind, then the cluster is deleted.
+            with shielded():
+                proc = subprocess.run(
+                    cmd,
+                    env=self._env(),
+                    capture_output=True,
+                    text=True,
+                    timeout=CREATE_TIMEOUT,
+                    check=False,
+                )
         except subprocess.TimeoutExpired as exc:
             self.delete()
             raise LabError(
                 f"kind create cluster {self.name} took over {CREATE_TIMEOUT:.0f}s"
             ) from exc
+        except BaseException:  # Ctrl-C or SIGTERM halfway: no half-made cluster stays behind
+            self.delete()
+            raise
         (self.path / "kind-create.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -222,6 +230,10 @@ class LabCluster(KindCluster):
 
     def delete(self) -> None:
         """Delete the cluster and its state dir (kubeconfig, kind config, logs)."""
+        with shielded():
+            self._delete()
+
+    def _delete(self) -> None:
         subprocess.run(
             [
                 str(self.kind_path),

@@ -41,6 +41,7 @@ def namespace_report(kubeconfig: Path, namespace: str) -> str:
 def node_report(cluster: Any) -> str:
     parts = []
     for title, cmd in (
+        ("services", 'for s in containerd kubelet; do echo "$s: $(systemctl is-active $s)"; done'),
         ("certs.d", "ls -lR /etc/containerd/certs.d 2>&1 | head -40"),
         ("kubelet config.json", "ls -l /var/lib/kubelet/config.json /root/.docker 2>&1"),
         ("images", "crictl images 2>&1 | head -30"),

@@ -15,6 +15,7 @@ from typing import Protocol
 
 from lab.errors import LabError
 from lab.pki import CERTS_D
+from lab.signals import shielded
 
 # The kubelet looks for node credentials in its root dir first (--root-dir, /var/lib/kubelet),
 # then its working dir, then $HOME/.docker and /.docker. kind's kubelet unit sets no User= and
@@ -67,6 +68,10 @@ class NodeChanges:
 
     def restore(self) -> list[str]:
         """Undo every change, newest first; return the errors instead of stopping at one."""
+        with shielded():
+            return self._restore()
+
+    def _restore(self) -> list[str]:
         errors = []
         while self.undo:
             cmd = self.undo.pop()
@@ -75,6 +80,19 @@ class NodeChanges:
             except LabError as exc:
                 errors.append(str(exc))
         return errors
+
+
+# What node-level tests may change and must leave as they found it.
+NODE_STATE_SCRIPT = (
+    f"find {CERTS_D} -printf '%p %m %s\\n' 2>/dev/null | sort; "
+    f"sha256sum {KUBELET_CONFIG_JSON} {TUTORIAL_CONFIG_JSON} /.docker/config.json 2>/dev/null; "
+    "systemctl is-active kubelet containerd"
+)
+
+
+def node_state(node: NodeExec) -> str:
+    """A fingerprint of the node's registry configuration and its services."""
+    return node.node_exec("sh", "-c", NODE_STATE_SCRIPT, check=False)
 
 
 def certs_dir(host: str) -> str:
@@ -95,6 +113,10 @@ class NodeRegistryConfig:
     def restore(self) -> list[str]:
         """Undo every change; a kubelet that saw other credentials is restarted, since it
         caches node credentials for minutes and would carry them into the next test."""
+        with shielded():
+            return self._restore()
+
+    def _restore(self) -> list[str]:
         errors = self.changes.restore()
         if self.credentials_touched:
             try:

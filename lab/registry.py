@@ -32,6 +32,7 @@ from testcontainers.core.container import DockerContainer
 from lab.errors import LabError
 from lab.pki import LabPKI, write_private
 from lab.settings import LABEL
+from lab.signals import shielded
 
 REGISTRY_PORT = 5000
 READY_TIMEOUT = 30.0
@@ -174,9 +175,13 @@ class LabRegistry:
         for attempt in range(ADDRESS_ATTEMPTS):
             self._write_files()  # the certificate names the address, so it follows it
             try:
-                self._start_container()
+                with shielded():  # create + start is one step: no container left half-made
+                    self._start_container()
                 break
-            except docker.errors.APIError as exc:
+            except BaseException as exc:
+                if not isinstance(exc, docker.errors.APIError):
+                    self.stop()
+                    raise
                 self.stop()
                 if (
                     "address already in use" not in str(exc).lower()
@@ -217,6 +222,10 @@ class LabRegistry:
         container.start()
 
     def stop(self) -> None:
+        with shielded():
+            self._stop()
+
+    def _stop(self) -> None:
         if self.container is not None:
             with contextlib.suppress(docker.errors.NotFound):
                 self.container.stop()

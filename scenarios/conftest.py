@@ -27,3 +27,10 @@ def own_registry(registries, request):
 
 def tutorial_image(registry) -> str:
     return f"{registry.spec.host}/{TUTORIAL_REPO}:{TUTORIAL_TAG}"
+
+
+def bad_password() -> str:
+    """A wrong password, registered with the masker like any other: it must not leak either."""
+    import uuid
+
+    return f"bad-pw-{uuid.uuid4().hex[:8]}"

@@ -16,7 +16,7 @@ from lab.kube import wait_default_service_account
 from lab.pods import pod_manifest
 from lab.registry import REGISTRY_PORT
 from lab.secrets import DOCKERCONFIGJSON, SecretMaker, auth_entry, dockerconfigjson
-from scenarios.conftest import tutorial_image
+from scenarios.conftest import bad_password, tutorial_image
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_wrong_password(scenario, secret_registry, fresh_image, maker, lab_setti
     reg = secret_registry
     user, _ = reg.credentials
     maker.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, "not-the-password"
+        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
     )
     scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
     failed = scenario.expect_pull_failure("app", "unauthorized", diagnosis="wrong-password")

@@ -14,6 +14,7 @@ import pytest
 
 from lab.pods import pod_manifest
 from lab.secrets import DOCKERCFG, DOCKERCONFIGJSON, SecretMaker, decode_secret, dockercfg
+from scenarios.conftest import bad_password
 
 # The tutorial's `kubectl get secret registry-1 -o yaml` shows this .dockercfg: old kubectl
 # ignored --docker-server there and keyed the credentials to Docker Hub.
@@ -168,7 +169,7 @@ def test_secret_update(scenario, secrets, secret_registry, fresh_image, lab_sett
     user, password = reg.credentials
     image = fresh_image(reg)
     secrets.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, "wrong-password"
+        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
     )
     scenario.create_pod(
         nginx_pod("nginx-registry-2", image, lab_settings.run_id, ("registry-1",)),
@@ -193,7 +194,7 @@ def test_secret_update(scenario, secrets, secret_registry, fresh_image, lab_sett
     restarts = pod.status.container_statuses[0].restart_count
     scenario.kubectl("delete", "secret", "registry-1", title="kubectl delete secret registry-1")
     secrets.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, "changed-again"
+        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
     )
     scenario.kubectl("get", "pod", "nginx-registry-2", title="kubectl get pod nginx-registry-2")
     after = core_v1.read_namespaced_pod("nginx-registry-2", scenario.namespace)

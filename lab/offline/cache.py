@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.signals import shielded
+
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "registry-pull-lab"
 
 
@@ -52,7 +54,8 @@ class BuildCache:
             produce(tmp)
             os.rename(tmp, final)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            with shielded():
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
         return final
 
