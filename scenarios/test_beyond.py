@@ -76,9 +76,7 @@ def test_wrong_password(scenario, secret_registry, fresh_image, maker, lab_setti
     """The secret matches the host but holds a wrong password: 401, like no credentials at all."""
     reg = secret_registry
     user, _ = reg.credentials
-    maker.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
-    )
+    maker.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, bad_password())
     scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
     failed = scenario.expect_pull_failure("app", "unauthorized", diagnosis="wrong-password")
     scenario.saw(
