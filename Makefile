@@ -53,6 +53,7 @@ lint: venv
 
 bench: build
 	$(PY) -m bench warm-cluster -n 3
+	$(PY) -m bench catalogue
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report

@@ -97,6 +97,31 @@ def warm_cluster(args: argparse.Namespace) -> None:
     print(f"warm total to a usable cluster (median): {cached + statistics.median(readies):.1f}s")
 
 
+def catalogue(args: argparse.Namespace) -> None:
+    """The whole catalogue on a warm cache, cluster creation included; time per scenario."""
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="pull-lab-bench-report-") as tmp:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "run", "--report-dir", tmp],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        total = time.monotonic() - started
+        doc = json.loads((Path(tmp) / "report.json").read_text())
+    print(
+        f"whole catalogue, warm cache, cluster creation included: {total:.1f}s "
+        f"(exit {proc.returncode})"
+    )
+    for s in doc["scenarios"]:
+        extra = ", ".join(
+            f"{k} {v:.1f}s" for k, v in s["timings"].items() if k.startswith("recovery")
+        )
+        print(f"  {s['id']:<28} {s['outcome']:<7} {s['seconds']:6.1f}s {extra}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -106,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("warm-cluster", help="time cluster creation with everything cached")
     p.add_argument("-n", type=int, default=3)
     p.set_defaults(func=warm_cluster)
+    p = sub.add_parser("catalogue", help="time the whole scenario catalogue, per scenario")
+    p.set_defaults(func=catalogue)
     args = parser.parse_args(argv)
     args.func(args)
     return 0

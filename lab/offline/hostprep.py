@@ -165,18 +165,62 @@ def _wait_for_daemon(predicate, what: str) -> dict:
     )
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_for_old_daemon() -> None:
+    """A dockerd that is shutting down still holds its pid file: wait for it to exit."""
+    pid_file = Path("/var/run/docker.pid")
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + DOCKERD_READY_TIMEOUT
+    while _pid_alive(pid):
+        if time.monotonic() > deadline:
+            raise LabError(
+                f"dockerd (pid {pid}) runs but does not answer",
+                f"stop it or look at {DOCKERD_LOG}",
+            )
+        time.sleep(0.2)  # polling a process we cannot wait() on (not our child)
+
+
 def _start_dockerd(report: HostReport, out: TextIO) -> None:
+    _wait_for_old_daemon()
     DOCKERD_LOG.parent.mkdir(parents=True, exist_ok=True)
     with DOCKERD_LOG.open("ab") as log:
-        subprocess.Popen(
+        proc = subprocess.Popen(
             ["dockerd"],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # outlives this process, like a service would
         )
-    _wait_for_daemon(lambda info: True, "answer")
-    report.add(f"started dockerd (log: {DOCKERD_LOG})", out)
+
+    deadline = time.monotonic() + DOCKERD_READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            lines = [
+                ln for ln in DOCKERD_LOG.read_text(errors="replace").splitlines() if ln.strip()
+            ]
+            raise LabError(
+                f"dockerd exited at start: {lines[-1][:300] if lines else 'no output'}",
+                f"see {DOCKERD_LOG}",
+            )
+        if docker_info() is not None:
+            report.add(f"started dockerd (log: {DOCKERD_LOG})", out)
+            return
+        time.sleep(0.2)  # polling the new daemon's socket, with a deadline
+    raise LabError(
+        f"dockerd did not answer within {DOCKERD_READY_TIMEOUT:.0f}s", f"see {DOCKERD_LOG}"
+    )
 
 
 def _reload_dockerd() -> None:

@@ -23,11 +23,13 @@ def test_run_passes_after_docker_restarts(lab_images, lab_settings, tmp_path):
     pid_file = Path("/var/run/docker.pid")
     if not pid_file.exists():
         pytest.skip("dockerd is not ours to restart here (no /var/run/docker.pid)")
-    os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    pid = int(pid_file.read_text())
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
     while docker_info() is not None and time.monotonic() < deadline:
-        time.sleep(0.5)  # waiting for the daemon we stopped to go away
+        time.sleep(0.5)  # waiting for the daemon we stopped to stop answering
     assert docker_info() is None, "dockerd did not stop"
+    # host-prep must cope with a daemon still on its way out (it holds the pid file).
 
     name = f"pull-lab-dr-{uuid.uuid4().hex[:4]}"
     env = {

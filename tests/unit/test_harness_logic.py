@@ -225,3 +225,33 @@ def test_masking_keeps_json_valid():
         "command": "kubectl create secret --docker-password=******",
         "n": "curl -u foo:****** x",
     }
+
+
+@pytest.mark.parametrize(
+    ("image", "host"),
+    [
+        ("reg:5000/lab/nginx:1.7.9", "reg:5000"),
+        ("registry.example.com/app:1", "registry.example.com"),
+        ("busybox:1.36", "docker.io"),
+        ("library/busybox", "docker.io"),
+        ("localhost/app:1", "localhost"),
+    ],
+)
+def test_doctor_reads_the_registry_host_of_an_image(image, host):
+    from lab.doctor import image_host
+
+    assert image_host(image) == host
+
+
+@pytest.mark.parametrize(
+    ("key", "host"),
+    [
+        ("https://index.docker.io/v1/", "index.docker.io"),
+        ("reg:5000", "reg:5000"),
+        ("http://reg/v2/", "reg"),
+    ],
+)
+def test_doctor_reads_credential_keys_like_the_kubelet(key, host):
+    from lab.doctor import key_host
+
+    assert key_host(key) == host
