@@ -31,10 +31,10 @@ from testcontainers.core.container import DockerContainer
 
 from lab.errors import LabError
 from lab.pki import LabPKI, write_private
+from lab.registry_config import REGISTRY_PORT, registry_config
 from lab.settings import LABEL
 from lab.signals import shielded
 
-REGISTRY_PORT = 5000
 READY_TIMEOUT = 30.0
 ADDRESS_ATTEMPTS = 5
 # bcrypt cost 10 costs ~70 ms per authenticated request on these machines; 5 keeps pulls fast
@@ -66,35 +66,6 @@ def htpasswd(users: dict[str, str], rounds: int = BCRYPT_ROUNDS) -> bytes:
         user.encode() + b":" + bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=rounds)) + b"\n"
         for user, pw in users.items()
     )
-
-
-def registry_config(mtls: bool) -> str:
-    """The registry's config.yml; the same file serves Debian's build and the official image."""
-    client_cas = "\n    clientcas:\n      - /lab/ca.crt" if mtls else ""
-    return f"""version: 0.1
-log:
-  level: info
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-http:
-  addr: :{REGISTRY_PORT}
-  headers:
-    X-Content-Type-Options: [nosniff]
-  tls:
-    certificate: /lab/server.crt
-    key: /lab/server.key{client_cas}
-auth:
-  htpasswd:
-    realm: lab-registry
-    path: /lab/htpasswd
-"""
 
 
 def network_address(subnet: str, index: int) -> str:
@@ -154,7 +125,7 @@ class LabRegistry:
         LabPKI.write_pair(server, self.workdir / "server.crt", self.workdir / "server.key")
         # The registry runs as root in its container and reads these through a bind mount.
         write_private(self.workdir / "htpasswd", htpasswd(self.spec.users))
-        (self.workdir / "config.yml").write_text(registry_config(self.spec.mtls))
+        (self.workdir / "config.yml").write_text(registry_config(tls=True, mtls=self.spec.mtls))
         if self.spec.mtls:
             client = self.pki.client_cert(f"{self.spec.name}-client")
             LabPKI.write_pair(client, self.workdir / "client.cert", self.workdir / "client.key")

@@ -61,20 +61,27 @@ def wait_for(
     """
     timeline = Timeline()
     deadline = time.monotonic() + timeout
-    last = "nothing yet"
+    last = ["nothing yet"]
+
+    def reached(obj: Any) -> bool:
+        """Record what was seen; True when done, WaitFailed when waiting cannot help."""
+        last[0] = describe(obj)
+        timeline.note(last[0])
+        if done(obj):
+            return True
+        reason = fail_fast(obj)
+        if reason:
+            raise WaitFailed(what, reason, timeline)
+        return False
+
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise WaitTimeout(what, timeout, last, timeline)
+            raise WaitTimeout(what, timeout, last[0], timeline)
         listing = list_func(**list_kwargs)
         for obj in listing.items:
-            last = describe(obj)
-            timeline.note(last)
-            if done(obj):
+            if reached(obj):
                 return obj, timeline
-            reason = fail_fast(obj)
-            if reason:
-                raise WaitFailed(what, reason, timeline)
         w = watch.Watch()
         try:
             for event in w.stream(
@@ -86,16 +93,11 @@ def wait_for(
             ):
                 obj = event["object"]
                 if event["type"] == "DELETED":
-                    last = f"deleted: {describe(obj)}"
-                    timeline.note(last)
+                    last[0] = f"deleted: {describe(obj)}"
+                    timeline.note(last[0])
                     continue
-                last = describe(obj)
-                timeline.note(last)
-                if done(obj):
+                if reached(obj):
                     return obj, timeline
-                reason = fail_fast(obj)
-                if reason:
-                    raise WaitFailed(what, reason, timeline)
                 if time.monotonic() >= deadline:
                     break
         except ApiException as exc:

@@ -22,6 +22,7 @@ from lab.offline.archive import write_archive_file
 from lab.offline.cache import BuildCache, cache_key
 from lab.offline.hostprep import docker_info, prepare_host
 from lab.offline.pipeline import Pipeline, Step, StepResult
+from lab.registry_config import registry_config
 from lab.versions import Versions, load_versions
 
 IMAGE_SOURCES = ("offline", "upstream")
@@ -238,7 +239,7 @@ class Builder:
         )
 
     def key_registry(self) -> str:
-        return cache_key(self.apt_key(self.v.registry_package), RECIPE)
+        return cache_key(self.apt_key(self.v.registry_package), registry_config(tls=False), RECIPE)
 
     def build_registry(self) -> None:
         binary = self.path(

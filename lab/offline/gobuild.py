@@ -84,26 +84,21 @@ def version_ldflags(version: str, commit: str = "0" * 40) -> str:
     return " ".join(flags)
 
 
-def build_kind(versions: Versions, out: Path, log: Path) -> None:
+def go_install(step: str, module_at_version: str, out: Path, log: Path) -> None:
+    """`go install module@version` into ``out``/bin: a module with no replace directives."""
     bin_dir = out / "bin"
     bin_dir.mkdir(parents=True)
     commands.run(
-        "go-kind",
-        ["go", "install", f"sigs.k8s.io/kind@{versions.kind}"],
-        env={**GO_ENV, "GOBIN": str(bin_dir)},
-        log=log,
+        step, ["go", "install", module_at_version], env={**GO_ENV, "GOBIN": str(bin_dir)}, log=log
     )
+
+
+def build_kind(versions: Versions, out: Path, log: Path) -> None:
+    go_install("go-kind", f"sigs.k8s.io/kind@{versions.kind}", out, log)
 
 
 def build_crictl(versions: Versions, out: Path, log: Path) -> None:
-    bin_dir = out / "bin"
-    bin_dir.mkdir(parents=True)
-    commands.run(
-        "go-crictl",
-        ["go", "install", f"{versions.crictl_module}@{versions.crictl}"],
-        env={**GO_ENV, "GOBIN": str(bin_dir)},
-        log=log,
-    )
+    go_install("go-crictl", f"{versions.crictl_module}@{versions.crictl}", out, log)
 
 
 def build_kubernetes(versions: Versions, out: Path, log: Path) -> None:

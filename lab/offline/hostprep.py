@@ -96,26 +96,23 @@ def _is_debian() -> bool:
 
 def _apt_install(packages: list[str], report: HostReport, out: TextIO) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    lists = Path("/var/lib/apt/lists")
-    if not any(lists.glob("*Packages*")):
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
-    proc = subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        # A stale package list is the usual cause; refresh once and retry.
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
-        proc = subprocess.run(
+
+    def install() -> subprocess.CompletedProcess:
+        return subprocess.run(
             ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages],
             env=env,
             capture_output=True,
             text=True,
             check=False,
         )
+
+    if not any(Path("/var/lib/apt/lists").glob("*Packages*")):
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+    proc = install()
+    if proc.returncode != 0:
+        # A stale package list is the usual cause; refresh once and retry.
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+        proc = install()
     if proc.returncode != 0:
         last = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if ln.strip()]
         raise LabError(

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from lab.offline.archive import DEFAULT_PATH, FileEntry, ImageSpec
+from lab.registry_config import registry_config
 
 LABEL_KEY = "io.registry-pull-lab.build-key"
 TMP = FileEntry("tmp", kind="dir", mode=0o1777)
@@ -85,24 +86,6 @@ def workload_image(
     return ImageSpec(refs=refs, entries=tuple(entries), cmd=("/bin/pause",), labels=labels)
 
 
-REGISTRY_CONFIG = b"""version: 0.1
-log:
-  fields:
-    service: registry
-storage:
-  cache:
-    blobdescriptor: inmemory
-  filesystem:
-    rootdirectory: /var/lib/registry
-  delete:
-    enabled: true
-http:
-  addr: :5000
-  headers:
-    X-Content-Type-Options: [nosniff]
-"""
-
-
 def shared_libraries(binary: Path) -> list[Path]:
     """Libraries a dynamic binary loads, by `ldd`; empty for a static one."""
     proc = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False)
@@ -118,7 +101,7 @@ def registry_image(refs: tuple[str, ...], registry_bin: Path, labels: dict[str, 
     """Debian's docker-registry binary with the libc it links, laid out like the official image."""
     entries = [
         FileEntry("bin/registry", source=registry_bin, mode=0o755),
-        FileEntry("etc/docker/registry/config.yml", data=REGISTRY_CONFIG),
+        FileEntry("etc/docker/registry/config.yml", data=registry_config(tls=False).encode()),
         FileEntry("etc/passwd", data=b"root:x:0:0:root:/root:/sbin/nologin\n"),
         FileEntry("etc/group", data=b"root:x:0:\n"),
         FileEntry("var/lib/registry", kind="dir", mode=0o755),

@@ -16,7 +16,8 @@ from lab.masking import MASK, Masker
 from lab.pki import LabPKI, certs_d_files, hosts_toml, write_private
 from lab.pods import pod_manifest
 from lab.push import PreparedImage, _blob, gzip_deterministic
-from lab.registry import free_address, htpasswd, network_address, registry_config
+from lab.registry import free_address, htpasswd, network_address
+from lab.registry_config import registry_config
 from lab.secrets import auth_entry, dockercfg, dockerconfigjson, secret_manifest
 from lab.settings import Settings, settings_from_env
 from lab.signatures import classify
@@ -119,8 +120,9 @@ def test_htpasswd_is_bcrypt_and_verifies():
 
 
 def test_registry_config_asks_for_client_certs_only_with_mtls():
-    assert "clientcas" not in registry_config(False)
-    assert "clientcas:\n      - /lab/ca.crt" in registry_config(True)
+    assert "clientcas" not in registry_config(mtls=False)
+    assert "clientcas:\n      - /lab/ca.crt" in registry_config(mtls=True)
+    assert "tls:" not in registry_config(tls=False) and "htpasswd" not in registry_config(tls=False)
 
 
 def test_registry_addresses_count_down_from_the_top_of_the_subnet():
