@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from kubernetes import client
+
+from lab.expect import wait_waiting
+from lab.kube import api_client
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +75,33 @@ def test_up_status_down_round_trip(lab_images, lab_settings):
 
         again = pull_lab("up", "--name", name, cache=cache)
         assert again.returncode == 0 and "already up" in again.stderr
+
+        kubeconfig = state["kubeconfig"]
+        missing = pull_lab("doctor", "no-such-pod", "--kubeconfig", kubeconfig, cache=cache)
+        assert missing.returncode == 2
+        assert missing.stderr.strip().splitlines() == [
+            "pull-lab: error: pod no-such-pod not found in namespace default "
+            + "(check the name and -n)"
+        ]
+        # A pod that pulls from the lab registry without the node trusting its CA.
+        image = f"{state['registries'][0]['in_cluster']}/lab/busybox:1.0"
+        subprocess.run(
+            [
+                str(lab_images.kubectl_bin),
+                f"--kubeconfig={kubeconfig}",
+                "run",
+                "p",
+                f"--image={image}",
+            ],
+            capture_output=True,
+            check=True,
+        )
+        core = client.CoreV1Api(api_client(Path(kubeconfig)))
+        wait_waiting(core, "default", "p", "ErrImagePull")
+        diagnosis = pull_lab("doctor", "p", "--kubeconfig", kubeconfig, cache=cache)
+        assert diagnosis.returncode == 0
+        assert "1. container p: unknown-ca" in diagnosis.stdout
+        assert "likely cause: the node does not trust the registry's CA" in diagnosis.stdout
     finally:
         down = pull_lab("down", "--name", name, cache=cache)
     assert down.returncode == 0, down.stderr
