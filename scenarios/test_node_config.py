@@ -127,7 +127,12 @@ def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings
     assert pod.metadata.uid == uid, "recovery happens in the same pod"
     assert pod.status.container_statuses[0].restart_count == 0
     scenario.saw(f"same pod uid {uid}, restartCount 0")
-    scenario.pulled_fresh(pod, tutorial_image(reg))
+    if NATURAL_WAIT:
+        # Minutes of failures use up the kubelet's event budget for this pod (burst 25, then
+        # one per 5 minutes): the status above is the evidence, events may be gone.
+        scenario.saw("natural wait: events after many failures are best effort (spam filter)")
+    else:
+        scenario.pulled_fresh(pod, tutorial_image(reg))
     scenario.describe_tail("nginx-registry")
     scenario.differs(
         "credentials in ~/.docker/config.json; the pod recovered 'after a while' and its events "
