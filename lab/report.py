@@ -83,6 +83,18 @@ def summary(results: Sequence[dict]) -> dict[str, int]:
     return counts
 
 
+def transcript_text(steps: Sequence[dict]) -> str:
+    """Steps in the tutorial's console form: `# what`, `$ command`, then its output."""
+    lines = []
+    for step in steps:
+        lines.append(f"# {step['title']}")
+        if step["command"]:
+            lines.append(f"$ {step['command']}")
+        if step["output"]:
+            lines.append(step["output"])
+    return "\n".join(lines)
+
+
 # ---- Markdown ---------------------------------------------------------------------------------
 def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
     counts = summary(results)
@@ -130,14 +142,7 @@ def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
                 lines.append(f"| {e['pod']} | {e['type']} | {e['reason']} | {e['count']} | {msg} |")
             lines.append("")
         if r["transcript"]:
-            lines += ["**Transcript**", "", "```console"]
-            for step in r["transcript"]:
-                lines.append(f"# {step['title']}")
-                if step["command"]:
-                    lines.append(f"$ {step['command']}")
-                if step["output"]:
-                    lines.append(step["output"])
-            lines += ["```"]
+            lines += ["**Transcript**", "", "```console", transcript_text(r["transcript"]), "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -251,14 +256,9 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
             )
         out.append("<h3>Event timeline</h3>" + timeline_svg(r["events"]))
         if r["transcript"]:
-            body = []
-            for step in r["transcript"]:
-                body.append(f"# {step['title']}")
-                if step["command"]:
-                    body.append(f"$ {step['command']}")
-                if step["output"]:
-                    body.append(step["output"])
-            out.append("<h3>Transcript</h3><pre>" + esc("\n".join(body)) + "</pre>")
+            out.append(
+                "<h3>Transcript</h3><pre>" + esc(transcript_text(r["transcript"])) + "</pre>"
+            )
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)

@@ -42,11 +42,6 @@ class Transcript:
             show(step)
 
     def render_text(self) -> str:
-        parts = []
-        for step in self.steps:
-            parts.append(f"# {step.title} (+{step.at:.1f}s, {step.seconds:.2f}s)")
-            if step.command:
-                parts.append(f"$ {step.command}")
-            if step.output:
-                parts.append(step.output)
-        return "\n".join(parts)
+        from lab.report import transcript_text
+
+        return transcript_text([vars(step) for step in self.steps])
