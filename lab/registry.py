@@ -29,6 +29,7 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 
 from testcontainers.core.container import DockerContainer
 
+from lab.credentials import new_password
 from lab.errors import LabError
 from lab.pki import LabPKI, write_private
 from lab.registry_config import REGISTRY_PORT, registry_config
@@ -48,7 +49,8 @@ class RegistrySpec:
     image: str
     network: str
     run_id: str
-    users: dict[str, str] = field(default_factory=lambda: {"foo": "foo123"})
+    # A fresh random password (registered with the masker), never the tutorial's public one.
+    users: dict[str, str] = field(default_factory=lambda: {"foo": new_password("foo")})
     mtls: bool = False
     index: int | None = None  # a fixed slot from the top of the subnet; None: the first free one
     extra_sans: tuple[str, ...] = ()

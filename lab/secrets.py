@@ -4,6 +4,10 @@
 2. a YAML Secret whose ``.dockerconfigjson`` is ``base64 -w 0 config.json``, applied with kubectl;
 3. the Python client;
 4. a raw HTTP POST to the API server, with the cluster's own client certificate.
+
+The lab's own plumbing uses ``SecretMaker.docker_registry`` (the API: no password on a command
+line, where other users could read it). Passwords are registered with the masker where they
+are made (``lab.credentials``), so nothing here registers them again.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import yaml
 from kubernetes import client
 
 from lab.errors import LabError
-from lab.masking import MASKER
+from lab.http_record import request_text, response_text
+from lab.masking import mask
 from lab.pki import write_private
 from lab.transcript import Transcript
 
@@ -37,7 +42,6 @@ def b64(data: bytes | str) -> str:
 
 def auth_entry(user: str, password: str, email: str | None = None) -> dict:
     """One registry's credentials as docker writes them: the base64 `auth` plus its parts."""
-    MASKER.add_password(password, user)
     entry = {"username": user, "password": password, "auth": b64(f"{user}:{password}")}
     if email:
         entry["email"] = email
@@ -60,7 +64,6 @@ def dockercfg(server: str, user: str, password: str, email: str | None = None) -
 
 def secret_manifest(name: str, namespace: str, secret_type: str, key: str, content: bytes) -> dict:
     encoded = b64(content)
-    MASKER.add_blob(encoded)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -115,7 +118,7 @@ class SecretMaker:
         password: str,
         email: str | None = None,
     ) -> client.V1Secret:
-        MASKER.add_password(password, user)
+        """The tutorial's command, replayed as it is: the password on kubectl's command line."""
         args = [
             "create",
             "secret",
@@ -129,7 +132,45 @@ class SecretMaker:
         if email:
             args.append(f"--docker-email={email}")
         self._kubectl("kubectl create secret docker-registry", *args)
+        self.transcript.note(
+            "the password was on a command line",
+            "this replays the tutorial's command: the password is on kubectl's command line, "
+            "where other users of this machine can read it (ps, /proc/<pid>/cmdline); the "
+            "lab's own plumbing creates secrets through the API (SecretMaker.docker_registry)",
+        )
         return self.core.read_namespaced_secret(name, namespace)
+
+    def docker_registry(
+        self,
+        name: str,
+        namespace: str,
+        server: str,
+        user: str,
+        password: str,
+        email: str | None = None,
+    ) -> client.V1Secret:
+        """The secret ``kubectl create secret docker-registry`` makes, made through the API so
+        the password is on no command line.
+
+        >>> maker.docker_registry("registry-1", ns, reg.spec.host, *reg.credentials)
+        """
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(name=name, namespace=namespace),
+            type=DOCKERCONFIGJSON,
+            data={".dockerconfigjson": b64(dockerconfigjson(server, user, password, email))},
+        )
+        fields = "username, password, " + ("email, " if email else "") + "auth"
+        started = time.monotonic()
+        secret: Any = self.core.create_namespaced_secret(namespace, body)
+        self.transcript.add(
+            "create the pull secret through the API (no password on a command line)",
+            f"CoreV1Api.create_namespaced_secret({namespace!r}, <Secret {name} "
+            f"type={DOCKERCONFIGJSON} .dockerconfigjson: auths for {server} ({fields})>)",
+            f"created secret {secret.metadata.name} type={secret.type} "
+            f"(uid {secret.metadata.uid}, keys: {', '.join(sorted(secret.data or {}))})",
+            time.monotonic() - started,
+        )
+        return secret
 
     def via_yaml(
         self,
@@ -191,11 +232,14 @@ class SecretMaker:
             parsed = resp.json()
         except ValueError:
             parsed = {"raw": resp.text[:500]}
-        self.transcript.add(
+        self.transcript.http(
             "POST the secret to the API server",
-            f"curl --cacert ca.crt --cert client.crt --key client.key -X POST "
-            f"-H 'Content-Type: {content_type}' -d @secret.json {url}",
-            f"HTTP {resp.status_code}\n{json.dumps(parsed, indent=2)[:1500]}",
+            request_text(
+                resp.request,
+                body,
+                ("TLS client certificate: the kubeconfig's; server verified with its CA",),
+            ),
+            response_text(resp, mask(json.dumps(parsed, indent=2))[:3000]),
             time.monotonic() - started,
         )
         return RestResult(resp.status_code, parsed, url)

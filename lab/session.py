@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lab.cluster import ClusterSpec, LabCluster
+from lab.credentials import new_password, register_known
 from lab.errors import LabError
 from lab.kube import api_client, wait_cluster_usable
 from lab.offline.build import LabImages, build_all
@@ -48,12 +49,32 @@ def cluster_spec(settings: Settings, images: LabImages) -> ClusterSpec:
 
 
 def registry_specs(settings: Settings, image: str) -> list[RegistrySpec]:
-    """The lab's standing registries: the tutorial's (basic auth) and one that also wants mTLS."""
-    base = dict(image=image, network=settings.network_name, run_id=settings.run_id)
+    """The lab's standing registries: the tutorial's (basic auth) and one that also wants mTLS.
+    Each gets a fresh random password, never the tutorial's published one."""
+    name, network, run_id = settings.cluster_name, settings.network_name, settings.run_id
     return [
-        RegistrySpec(name=f"{settings.cluster_name}-registry", index=0, **base),  # type: ignore[arg-type]
-        RegistrySpec(name=f"{settings.cluster_name}-registry-mtls", index=1, mtls=True, **base),  # type: ignore[arg-type]
+        RegistrySpec(
+            name=f"{name}-registry{suffix}",
+            image=image,
+            network=network,
+            run_id=run_id,
+            users={"foo": new_password("foo")},
+            index=index,
+            mtls=mtls,
+        )
+        for index, (suffix, mtls) in enumerate((("", False), ("-mtls", True)))
     ]
+
+
+def _register_saved_credentials(path: Path) -> None:
+    """A password `pull-lab up` made in another process, read back here: this process masks it
+    too (its masker never saw it made)."""
+    try:
+        creds = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # status still describes the lab; the file's absence is not a secret
+    if creds.get("password"):
+        register_known(str(creds.get("username") or ""), str(creds["password"]))
 
 
 class LabSession:
@@ -141,7 +162,10 @@ class LabSession:
             raise LabError(
                 f"no lab is up for cluster {self.settings.cluster_name}", "run `pull-lab up` first"
             )
-        return json.loads(self.state_file.read_text())
+        state = json.loads(self.state_file.read_text())
+        for reg in state["registries"]:
+            _register_saved_credentials(Path(reg["credentials_file"]))
+        return state
 
     def describe_text(self, state: dict | None = None) -> str:
         state = state or self.status()

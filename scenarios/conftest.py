@@ -29,8 +29,9 @@ def tutorial_image(registry) -> str:
     return f"{registry.spec.host}/{TUTORIAL_REPO}:{TUTORIAL_TAG}"
 
 
-def bad_password() -> str:
-    """A wrong password, registered with the masker like any other: it must not leak either."""
-    import uuid
+def bad_password(user: str = "foo") -> str:
+    """A wrong password, made and registered with the masker like any other: it must not leak
+    either."""
+    from lab.credentials import new_password
 
-    return f"bad-pw-{uuid.uuid4().hex[:8]}"
+    return new_password(user)
