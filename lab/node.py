@@ -3,6 +3,11 @@
 The tutorial moves files away with ``mv x{,.bak}`` and back again; ``NodeChanges`` does the
 same and remembers each step, so ``restore()`` puts the node back exactly as it was, in
 reverse order, even after a failed scenario.
+
+Each change can be shown as it really ran: given a ``recorder`` (a transcript's ``add``), every
+command that changes the node is reported as the ``docker exec`` it was, with its real output
+(stdout and stderr). Content written through stdin is named (``< ca.crt``), never shown: it
+may be a key.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +29,11 @@ from lab.signals import shielded
 KUBELET_CONFIG_JSON = "/var/lib/kubelet/config.json"
 TUTORIAL_CONFIG_JSON = "/root/.docker/config.json"
 BACKUP_SUFFIX = ".lab-bak"
+# Printed after a recorded script, so its exit status travels back with its output.
+STATUS_MARK = "__pull_lab_exit="
+
+# Called with (title, command, output, seconds) for each command that ran: Transcript.add.
+Recorder = Callable[[str, str, str, float], None]
 
 
 class NodeExec(Protocol):
@@ -31,13 +42,52 @@ class NodeExec(Protocol):
 
 @dataclass
 class NodeChanges:
-    """File changes on one node, recorded so they can all be undone."""
+    """File changes on one node, recorded so they can all be undone (and, with a ``recorder``,
+    shown as the commands that ran)."""
 
     node: NodeExec
     undo: list[list[str]] = field(default_factory=list)
+    recorder: Recorder | None = None
+    name: str = "node"  # the node's container, for the commands shown
 
     def sh(self, script: str, input: bytes | None = None, check: bool = True) -> str:
         return self.node.node_exec("sh", "-c", script, input=input, check=check)
+
+    def execute(self, script: str, input: bytes | None = None) -> tuple[int, str]:
+        """Run ``script`` with ``sh -c``; return its exit status and its stdout and stderr as
+        they interleaved. A subshell keeps an ``exit`` in the script from losing the status."""
+        wrapped = f"( {script}\n) 2>&1\nprintf '\\n{STATUS_MARK}%s\\n' \"$?\""
+        raw = self.sh(wrapped, input=input, check=False)
+        output, mark, status = raw.rpartition("\n" + STATUS_MARK)
+        if not mark:  # the node did not run it at all (docker exec failed)
+            return -1, raw
+        return int(status.strip() or -1), output
+
+    def command_line(self, script: str, input_name: str | None = None) -> str:
+        """How ``script`` ran, as a command to read: stdin only by its name."""
+        if input_name is None:
+            return f"docker exec {self.name} sh -c {shlex.quote(script)}"
+        return f"docker exec -i {self.name} sh -c {shlex.quote(script)} < {input_name}"
+
+    def run(
+        self,
+        title: str,
+        script: str,
+        input: bytes | None = None,
+        input_name: str | None = None,
+        check: bool = True,
+    ) -> str:
+        """Run a change on the node and report it to the recorder, even when it fails."""
+        started = time.monotonic()
+        status, output = self.execute(script, input)
+        if self.recorder is not None:
+            shown = self.command_line(script, input_name or ("stdin" if input else None))
+            self.recorder(title, shown, output, time.monotonic() - started)
+        if check and status != 0:
+            raise LabError(
+                f"on node {self.name}: {script} failed (exit {status}): {output.strip()[:300]}"
+            )
+        return output
 
     def exists(self, path: str) -> bool:
         return self.sh(f"test -e {shlex.quote(path)} && echo yes || echo no").strip() == "yes"
@@ -47,7 +97,7 @@ class NodeChanges:
         if not self.exists(path):
             return False
         q, bak = shlex.quote(path), shlex.quote(path + BACKUP_SUFFIX)
-        self.sh(f"rm -rf {bak} && mv {q} {bak}")
+        self.run(f"move {path} away", f"rm -rf {bak} && mv {q} {bak}")
         self.undo.append(["sh", "-c", f"rm -rf {q} && mv {bak} {q}"])
         return True
 
@@ -58,13 +108,18 @@ class NodeChanges:
             self.move_away(path)
         else:
             self.undo.append(["sh", "-c", f"rm -rf {q}"])
-        self.sh(f'mkdir -p "$(dirname {q})" && cat > {q} && chmod {mode:o} {q}', input=data)
+        self.run(
+            f"write {path}",
+            f'mkdir -p "$(dirname {q})" && cat > {q} && chmod {mode:o} {q}',
+            input=data,
+            input_name=path.rsplit("/", 1)[-1],
+        )
 
     def make_dir(self, path: str) -> None:
         q = shlex.quote(path)
         if not self.exists(path):
             self.undo.append(["sh", "-c", f"rm -rf {q}"])
-            self.sh(f"mkdir -p {q}")
+            self.run(f"create {path}", f"mkdir -p {q}")
 
     def restore(self) -> list[str]:
         """Undo every change, newest first; return the errors instead of stopping at one."""
@@ -75,8 +130,9 @@ class NodeChanges:
         errors = []
         while self.undo:
             cmd = self.undo.pop()
+            script = cmd[2] if cmd[:2] == ["sh", "-c"] and len(cmd) == 3 else shlex.join(cmd)
             try:
-                self.node.node_exec(*cmd)
+                self.run("put the node back", script)
             except LabError as exc:
                 errors.append(str(exc))
         return errors
@@ -159,11 +215,12 @@ class NodeRegistryConfig:
     def restart_kubelet(self, timeout: int = 60) -> float:
         """Restart the kubelet (it caches node credentials for 5 minutes); wait until healthy."""
         started = time.monotonic()
-        self.changes.sh("systemctl restart kubelet")
+        self.changes.run("restart the kubelet", "systemctl restart kubelet")
         # curl retries the kubelet's health endpoint until it answers or the deadline passes.
-        out = self.changes.sh(
+        out = self.changes.run(
+            "wait until the kubelet is healthy",
             f"curl -sf --retry {timeout} --retry-connrefused --retry-delay 1 --max-time {timeout} "
-            "http://127.0.0.1:10248/healthz || true"
+            "http://127.0.0.1:10248/healthz || true",
         )
         if out.strip() != "ok":
             raise LabError(
@@ -181,7 +238,7 @@ class NodeRegistryConfig:
         """Drop a cached image, as the tutorial's `docker rmi`; False when it was not there."""
         if not self.image_present(ref):
             return False
-        self.changes.sh(f"crictl rmi {shlex.quote(ref)}")
+        self.changes.run(f"remove the image {ref}", f"crictl rmi {shlex.quote(ref)}")
         return True
 
     def read(self, path: str) -> str:

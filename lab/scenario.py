@@ -1,28 +1,44 @@
 """One scenario's run: the steps it takes, what it expected, what it saw, how long it took.
 
 Scenarios read like the tutorial because this class speaks its verbs (create the pod, get the
-pod, describe it) and records each step with its real output for the report.
+pod, describe it) and records each step with its real output for the report. Only what ran is
+shown as a command (on the host, with kubectl, or on the node); what the tutorial would have
+typed instead is a note, so a reader never takes narration for output.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 from kubernetes import client
 
 from lab.catalog import Entry
 from lab.errors import LabError
-from lab.expect import SeenEvent, as_seen, view_of, wait_event, wait_waiting
+from lab.expect import (
+    EventCounts,
+    SeenEvent,
+    as_seen,
+    event_counts,
+    reasons_seen,
+    view_of,
+    wait_event,
+    wait_waiting,
+)
+from lab.http_record import request_text, response_text
 from lab.masking import mask
+from lab.node import NodeRegistryConfig
 from lab.pods import container_views, event_time, secret_not_yet_synced, wait_pod_running
 from lab.signatures import Signature, signature
-from lab.transcript import Transcript
+from lab.transcript import Transcript, TranscriptStep
 
 DESCRIBE_TAIL = 12
 DEFAULT_DIAGNOSIS = {"unauthorized": "no-credentials"}
@@ -43,63 +59,144 @@ class ScenarioRun:
     timings: dict[str, float] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
+    pull_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (pod, container)
 
     # ---- commands --------------------------------------------------------------------------
-    def kubectl(
-        self, *args: str, title: str | None = None, input: bytes | None = None, check: bool = True
-    ) -> str:
-        cmd = [
+    def _kubectl_argv(self, args: tuple[str, ...], namespace: str | None) -> list[str]:
+        return [
             str(self.kubectl_bin),
             f"--kubeconfig={self.kubeconfig}",
-            f"--namespace={self.namespace}",
+            f"--namespace={namespace or self.namespace}",
             *args,
         ]
+
+    def kubectl(
+        self,
+        *args: str,
+        title: str | None = None,
+        input: bytes | None = None,
+        check: bool = True,
+        namespace: str | None = None,
+        input_name: str | None = None,
+    ) -> str:
+        """Run kubectl in the scenario's namespace (or ``namespace``) and record it as it ran.
+
+        The kubeconfig and the scenario's own namespace are left out of the line shown; another
+        namespace is shown as ``--namespace=``, stdin as ``< input_name``."""
         t0 = time.monotonic()
-        proc = subprocess.run(cmd, input=input, capture_output=True, check=False)
-        out = (proc.stdout + proc.stderr).decode(errors="replace")
-        self.transcript.add(
-            title or f"kubectl {args[0]}", "kubectl " + " ".join(args), out, time.monotonic() - t0
+        proc = subprocess.run(
+            self._kubectl_argv(args, namespace), input=input, capture_output=True, check=False
         )
+        out = (proc.stdout + proc.stderr).decode(errors="replace")
+        shown = ["kubectl", *args]
+        if namespace and namespace != self.namespace:
+            shown.append(f"--namespace={namespace}")
+        line = shlex.join(shown) + (f" < {input_name}" if input_name else "")
+        self.transcript.add(title or f"kubectl {args[0]}", line, out, time.monotonic() - t0)
         if check and proc.returncode != 0:
             raise LabError(f"kubectl {' '.join(args[:3])} failed: {out.strip()[:300]}")
         return out
 
-    def note(self, title: str, command: str = "", output: str = "") -> None:
-        self.transcript.add(title, command, output)
+    def note(self, title: str, text: str = "") -> None:
+        """Narration: nothing ran (e.g. what the tutorial would have typed)."""
+        self.transcript.note(title, text)
+
+    def file(self, title: str, path: str, content: str) -> None:
+        """The content of a file (or stdin) the lab wrote, as written."""
+        self.transcript.file(title, path, content)
+
+    def http(self, title: str, response: requests.Response) -> None:
+        """Record a request that was made with ``requests``, in HTTP form (credentials hidden)."""
+        self.transcript.http(
+            title,
+            request_text(response.request),
+            response_text(response),
+            response.elapsed.total_seconds(),
+        )
+
+    def on_host(
+        self,
+        title: str,
+        argv: list[str],
+        input: bytes | None = None,
+        input_name: str | None = None,
+        check: bool = True,
+    ) -> str:
+        """Run a command on this host and record it with its output (stdout and stderr).
+
+        Example: ``scenario.on_host("encode", ["base64", "-w", "0"], config, "config.json")``."""
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
+        )
+        out = proc.stdout.decode(errors="replace")
+        shown = shlex.join([Path(argv[0]).name, *argv[1:]])
+        if input is not None:
+            shown += f" < {input_name or 'stdin'}"
+        self.transcript.add(title, shown, out, time.monotonic() - t0)
+        if check and proc.returncode != 0:
+            raise LabError(f"{shown} failed (exit {proc.returncode}): {out.strip()[:300]}")
+        return out
+
+    def on_node(self, node: NodeRegistryConfig, title: str, script: str, check: bool = True) -> str:
+        """Run ``sh -c script`` on the kind node and record the ``docker exec`` with its real
+        output (stdout and stderr), also when it fails.
+
+        Example: ``scenario.on_node(node, "no node credentials", "ls /x", check=False)``."""
+        t0 = time.monotonic()
+        status, out = node.changes.execute(script)
+        self.transcript.add(
+            title if status == 0 else f"{title} (exit {status})",
+            node.changes.command_line(script),
+            out,
+            time.monotonic() - t0,
+        )
+        if check and status != 0:
+            raise LabError(f"on the node: {script} failed (exit {status}): {out.strip()[:300]}")
+        return out
 
     def create_pod(self, manifest: dict, filename: str | None = None) -> Any:
-        """`cat x.yaml` then `kubectl create -f x.yaml`, as the tutorial shows it."""
+        """The manifest as a file, then `kubectl create -f - < x.yaml`, as it ran."""
         name = manifest["metadata"]["name"]
         filename = filename or f"{name}.yaml"
         text = yaml.safe_dump(manifest, sort_keys=False)
-        self.note(f"the pod manifest {filename}", f"cat {filename}", text)
+        self.file(f"the pod manifest {filename}", filename, text)
         self.kubectl(
-            "create", "-f", "-", title=f"kubectl create -f {filename}", input=text.encode()
+            "create",
+            "-f",
+            "-",
+            title=f"create the pod {name}",
+            input=text.encode(),
+            input_name=filename,
         )
         return self.core.read_namespaced_pod(name, self.namespace)
+
+    def run_doctor(self, pod_name: str) -> str:
+        """Run the real `pull-lab doctor` on the pod and record what it printed."""
+        script = Path(sys.executable).with_name("pull-lab")
+        argv = [str(script)] if script.exists() else [sys.executable, "-m", "lab.cli"]
+        argv += ["doctor", pod_name, "-n", self.namespace, f"--kubeconfig={self.kubeconfig}"]
+        return self.on_host(f"pull-lab doctor {pod_name}", argv, check=False)
 
     def get_pod(self, name: str) -> str:
         return self.kubectl("get", "pod", name, title=f"kubectl get pod {name}")
 
     def describe_tail(self, name: str) -> str:
-        out = subprocess.run(
-            [
-                str(self.kubectl_bin),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--namespace={self.namespace}",
-                "describe",
-                "pod",
-                name,
-            ],
-            capture_output=True,
+        """`kubectl describe pod`, recorded with the last lines of its output only."""
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            self._kubectl_argv(("describe", "pod", name), None),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             check=False,
-        ).stdout
-        tail = "\n".join(out.rstrip().splitlines()[-DESCRIBE_TAIL:])
-        self.note(
-            f"kubectl describe pod {name} | tail -{DESCRIBE_TAIL}",
-            f"kubectl describe pod {name} | tail -{DESCRIBE_TAIL}",
+        )
+        tail = "\n".join(proc.stdout.rstrip().splitlines()[-DESCRIBE_TAIL:])
+        self.transcript.add(
+            f"kubectl describe pod {name} (its last {DESCRIBE_TAIL} lines shown)",
+            f"kubectl describe pod {name}",
             tail,
+            time.monotonic() - t0,
         )
         return tail
 
@@ -139,25 +236,24 @@ class ScenarioRun:
         )
         self.timed(f"{pod_name}: {reason}", time.monotonic() - t0)
         view = view_of(pod, container)
-        self.saw(f"{view.name}: {view.reason}: {view.message}")
         assert sig.matches(view.message), (
             f"{view.name} waits with {view.reason} but its message is not "
             f"{sig.name!r}: {view.message}"
         )
         assert pod.status.phase == "Pending"
+        self.saw(f"{view.name}: {view.reason}: {view.message}")
+        if reason == "ErrImagePull":
+            self.pull_errors[(pod_name, view.name)] = view.message
         self.get_pod(pod_name)
         self.expect_diagnosis(pod_name, diagnosis or DEFAULT_DIAGNOSIS.get(sig.name, sig.name))
         return pod
 
     def expect_diagnosis(self, pod_name: str, name: str) -> None:
         """Feed the failing pod to `pull-lab doctor`: its first finding must be ``name``."""
-        from lab.doctor import diagnose_pod, render
+        from lab.doctor import diagnose_pod
 
         findings = diagnose_pod(self.core, self.namespace, pod_name)
-        text = render(pod_name, self.namespace, findings)
-        self.note(
-            f"pull-lab doctor {pod_name}", f"pull-lab doctor {pod_name} -n {self.namespace}", text
-        )
+        self.run_doctor(pod_name)
         assert findings, f"doctor found nothing wrong with {pod_name}"
         assert findings[0].name == name, (
             f"doctor's diagnosis is {findings[0].name!r}, expected {name!r}"
@@ -167,26 +263,67 @@ class ScenarioRun:
     def expect_back_off(
         self, pod_name: str, container: str | None = None, timeout: float = 90.0
     ) -> Any:
-        """After a failed pull the kubelet backs off: status ImagePullBackOff, event BackOff."""
-        self.expect(f"container {container or pod_name} in ImagePullBackOff, event BackOff")
+        """After a failed pull the kubelet backs off: status ImagePullBackOff with the message
+        `Back-off pulling image "<ref>": ErrImagePull: <the ErrImagePull message>`, and a
+        BackOff event whose message is `Back-off pulling image "<ref>"`, nothing more."""
+        self.expect(
+            f"container {container or pod_name} in ImagePullBackOff with message "
+            "Back-off pulling image <ref>: ErrImagePull: <the pull error>; "
+            "event BackOff: Back-off pulling image <ref>"
+        )
         t0 = time.monotonic()
         pod, _ = wait_waiting(
             self.core, self.namespace, pod_name, "ImagePullBackOff", container, timeout=timeout
         )
         view = view_of(pod, container)
+        image = next(c.image for c in pod.spec.containers if c.name == view.name)
+        earlier = self.pull_errors.get((pod_name, view.name))
+        assert earlier is not None, f"no ErrImagePull message recorded for {view.name} first"
+        wanted = f'Back-off pulling image "{image}": ErrImagePull: {earlier}'
+        assert view.message == wanted, (
+            f"ImagePullBackOff message is not the documented shape:\n"
+            f"  seen:     {view.message}\n  expected: {wanted}"
+        )
         self.saw(f"{view.name}: {view.reason}: {view.message}")
-        event = wait_event(self.core, self.namespace, pod, "BackOff", r"Back-off pulling image")
+        backoff = f'Back-off pulling image "{image}"'
+        event = wait_event(self.core, self.namespace, pod, "BackOff", backoff, exact=True)
         self.saw(f"event {event.reason}: {event.message}")
         self.timed(f"{pod_name}: back-off", time.monotonic() - t0)
         self.get_pod(pod_name)
         return pod
 
     def expect_event(
-        self, pod: Any, reason: str, message: str | None = None, timeout: float = 60.0
+        self,
+        pod: Any,
+        reason: str,
+        message: str | None = None,
+        timeout: float = 60.0,
+        after: EventCounts | None = None,
+        exact: bool = False,
     ) -> SeenEvent:
-        event = wait_event(self.core, self.namespace, pod, reason, message, timeout)
+        """An event about the pod; ``exact``: the message is exactly ``message`` (literal);
+        ``after``: it happened after that snapshot (``event_snapshot``)."""
+        event = wait_event(
+            self.core, self.namespace, pod, reason, message, timeout, after=after, exact=exact
+        )
         self.saw(f"event {event.type} {event.reason}: {event.message}")
         return event
+
+    def event_snapshot(self, pod: Any) -> EventCounts:
+        """The pod's event counts now: recovery checks count only what happens after this."""
+        counts = event_counts(self.core, self.namespace, pod)
+        self.saw(
+            "events before the fix: "
+            + ", ".join(f"{r} x{n}" for r, n in sorted(counts.per_reason.items()))
+        )
+        return counts
+
+    def expect_no_event(self, pod: Any, reason: str) -> None:
+        """No event with ``reason`` exists for the pod (by UID), as far as the API keeps them."""
+        self.expect(f"no {reason} event for pod {pod.metadata.name}")
+        seen = reasons_seen(self.core, self.namespace, pod)
+        assert reason not in seen, f"pod {pod.metadata.name} has {reason} events: {seen[reason]}"
+        self.saw(f"no {reason} event for {pod.metadata.name} (events: {', '.join(sorted(seen))})")
 
     def expect_running(
         self, pod_name: str, timeout: float = 120.0, recovering: bool = False
@@ -206,13 +343,34 @@ class ScenarioRun:
         self.get_pod(pod_name)
         return pod
 
-    def pulled_fresh(self, pod: Any, image: str) -> SeenEvent:
-        """Events Pulling and Pulled("Successfully pulled"), then Created and Started."""
-        self.expect(f"events Pulling, Pulled (successfully pulled {image}), Created, Started")
-        self.expect_event(pod, "Pulling", re.escape(f'Pulling image "{image}"'))
-        pulled = self.expect_event(pod, "Pulled", re.escape(f'Successfully pulled image "{image}"'))
-        self.expect_event(pod, "Created")
-        self.expect_event(pod, "Started")
+    def pulled_fresh(self, pod: Any, image: str, after: EventCounts | None = None) -> SeenEvent:
+        """Events Pulling and Pulled("Successfully pulled"), then Created and Started; with
+        ``after`` (a snapshot taken before a fix) each of them must have happened since, and
+        the counts of Pulling and Pulled must have grown."""
+        since = " after the fix" if after else ""
+        self.expect(
+            f"events Pulling, Pulled (successfully pulled {image}), Created, Started{since}"
+        )
+        self.expect_event(pod, "Pulling", re.escape(f'Pulling image "{image}"'), after=after)
+        pulled = self.expect_event(
+            pod, "Pulled", re.escape(f'Successfully pulled image "{image}"'), after=after
+        )
+        self.expect_event(pod, "Created", after=after)
+        self.expect_event(pod, "Started", after=after)
+        if after is not None:
+            now = event_counts(self.core, self.namespace, pod)
+            for reason in ("Pulling", "Pulled", "Created", "Started"):
+                assert now.reason(reason) > after.reason(reason), (
+                    f"{reason} count did not grow after the fix: "
+                    f"{after.reason(reason)} -> {now.reason(reason)}"
+                )
+            self.saw(
+                "after the fix: "
+                + ", ".join(
+                    f"{r} {after.reason(r)} -> {now.reason(r)}"
+                    for r in ("Pulling", "Pulled", "Created", "Started")
+                )
+            )
         return pulled
 
     # ---- results ------------------------------------------------------------------------------
@@ -278,10 +436,7 @@ class ScenarioRun:
             "differences": self.differences,
             "timings": self.timings,
             "events": self.events,
-            "transcript": [
-                {"title": s.title, "command": s.command, "output": s.output, "at": round(s.at, 2)}
-                for s in self.transcript.steps
-            ],
+            "transcript": [transcript_entry(s) for s in self.transcript.steps],
         }
 
 
@@ -291,3 +446,11 @@ def failed_count(core: client.CoreV1Api, namespace: str, pod: Any) -> int:
         namespace, field_selector=f"involvedObject.uid={pod.metadata.uid},reason=Failed"
     ).items
     return sum(e.count or 1 for e in items if (e.message or "").startswith("Failed to pull image"))
+
+
+def transcript_entry(step: TranscriptStep) -> dict:
+    """A step for report.json: what ran (or the note), its output, when, and of which kind."""
+    entry = asdict(step)
+    entry["at"] = round(step.at, 2)
+    entry["seconds"] = round(step.seconds, 2)
+    return entry

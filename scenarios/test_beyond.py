@@ -7,13 +7,15 @@ secrets carry (or fail to carry) decides the pull.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
 from kubernetes import client
 
+from lab.expect import view_of
 from lab.kube import wait_default_service_account
-from lab.pods import pod_manifest
+from lab.pods import node_kubelet_version, pod_manifest
 from lab.registry import REGISTRY_PORT
 from lab.secrets import DOCKERCONFIGJSON, SecretMaker, auth_entry, dockerconfigjson
 from scenarios.conftest import bad_password, tutorial_image
@@ -56,12 +58,14 @@ def test_secret_other_namespace(
     other = f"{scenario.namespace}-other"
     core_v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other)))
     try:
-        maker.via_kubectl_create("registry-1", other, reg.spec.host, user, password)
-        scenario.note(
-            "the secret is in another namespace",
-            f"kubectl get secret registry-1 -n {other}",
-            "registry-1",
+        maker.docker_registry("registry-1", other, reg.spec.host, user, password)
+        title = "the secret is in another namespace"
+        listing = scenario.kubectl("get", "secret", "registry-1", namespace=other, title=title)
+        assert listing.split()[4:6] == ["registry-1", DOCKERCONFIGJSON], listing
+        missing = scenario.kubectl(
+            "get", "secret", "registry-1", title="and not in the pod's namespace", check=False
         )
+        assert 'secrets "registry-1" not found' in missing
         created = scenario.create_pod(
             pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",))
         )
@@ -73,16 +77,24 @@ def test_secret_other_namespace(
 
 @pytest.mark.scenario("wrong-password")
 def test_wrong_password(scenario, secret_registry, fresh_image, maker, lab_settings):
-    """The secret matches the host but holds a wrong password: 401, like no credentials at all."""
+    """The secret matches the host but holds a wrong password: 401, word for word what a pod
+    with no credentials at all gets (both pull the same fresh image in this run)."""
     reg = secret_registry
     user, _ = reg.credentials
-    maker.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, bad_password())
-    scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
-    failed = scenario.expect_pull_failure("app", "unauthorized", diagnosis="wrong-password")
-    scenario.saw(
-        "containerd 1.6 words a wrong password exactly like no credentials: 401 Unauthorized"
+    image = fresh_image(reg)
+    maker.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, bad_password())
+    scenario.create_pod(pod("app", image, lab_settings.run_id, ("registry-1",)))
+    wrong = scenario.expect_pull_failure("app", "unauthorized", diagnosis="wrong-password")
+    scenario.create_pod(pod("no-secret", image, lab_settings.run_id))
+    missing = scenario.expect_pull_failure("no-secret", "unauthorized")
+
+    scenario.expect("a wrong password and no password give the same status message")
+    wrong_message, missing_message = view_of(wrong).message, view_of(missing).message
+    assert wrong_message == missing_message, (
+        f"wrong password: {wrong_message}\nno password:    {missing_message}"
     )
-    assert failed is not None
+    assert not wrong_message.startswith("rpc error:"), "only NotFound keeps the gRPC prefix"
+    scenario.saw(f"wrong and missing password, the same message: {wrong_message}")
 
 
 @pytest.mark.scenario("tag-not-found")
@@ -90,12 +102,15 @@ def test_tag_not_found(scenario, secret_registry, maker, lab_settings):
     """Valid credentials, a tag the registry does not have: NotFound (not 401)."""
     reg = secret_registry
     user, password = reg.credentials
-    maker.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, password)
+    maker.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, password)
     image = f"{reg.spec.host}/lab/busybox:no-such-tag"
     scenario.create_pod(pod("app", image, lab_settings.run_id, ("registry-1",)))
     pending = scenario.expect_pull_failure("app", "not-found")
-    message = pending.status.container_statuses[0].state.waiting.message
-    assert "code = NotFound" in message, "containerd's NotFound keeps its gRPC prefix"
+    message = view_of(pending).message
+    assert message == (
+        f'rpc error: code = NotFound desc = failed to pull and unpack image "{image}": '
+        f'failed to resolve reference "{image}": {image}: not found'
+    ), f"containerd's NotFound, with its gRPC prefix: {message}"
 
 
 @pytest.mark.scenario("registry-unreachable")
@@ -104,9 +119,13 @@ def test_registry_unreachable(scenario, secret_registry, maker, lab_settings):
     reg = secret_registry
     host = f"{reg.spec.name}:{REGISTRY_PORT + 999}"
     user, password = reg.credentials
-    maker.via_kubectl_create("registry-1", scenario.namespace, host, user, password)
+    maker.docker_registry("registry-1", scenario.namespace, host, user, password)
     scenario.create_pod(pod("app", f"{host}/lab/busybox:1.0", lab_settings.run_id, ("registry-1",)))
-    scenario.expect_pull_failure("app", "unreachable")
+    failed = scenario.expect_pull_failure("app", "connection-refused")
+    message = view_of(failed).message
+    assert re.search(
+        rf"dial tcp [0-9.]+:{REGISTRY_PORT + 999}: connect: connection refused$", message
+    ), f"not exactly a refused connection to port {REGISTRY_PORT + 999}: {message}"
 
 
 @pytest.mark.scenario("secret-port-mismatch")
@@ -118,7 +137,7 @@ def test_secret_port_mismatch(scenario, secret_registry, fresh_image, maker, lab
         "registry-1", scenario.namespace, dockerconfigjson(reg.spec.name, user, password)
     )
     scenario.note(
-        "the secret's key", "", f"auths: {{{reg.spec.name!r}: ...}}   image: {reg.spec.host}/..."
+        "the secret's key", f"auths: {{{reg.spec.name!r}: ...}}   image: {reg.spec.host}/..."
     )
     scenario.create_pod(pod("app", fresh_image(reg), lab_settings.run_id, ("registry-1",)))
     scenario.expect_pull_failure("app", "unauthorized", diagnosis="secret-port-mismatch")
@@ -150,16 +169,20 @@ def test_cert_name_mismatch(scenario, own_registry, node, lab_pki, maker, lab_se
     host = f"{alias}:{REGISTRY_PORT}"
     node.install_ca(host, lab_pki.ca_pem)
     user, password = reg.credentials
-    maker.via_kubectl_create("registry-1", scenario.namespace, host, user, password)
-    scenario.note(
-        "names in the certificate",
-        "openssl x509 -noout -ext subjectAltName -in server.crt",
-        f"DNS:{reg.spec.name}, IP:{reg.ip}, DNS:localhost, IP:127.0.0.1",
+    maker.docker_registry("registry-1", scenario.namespace, host, user, password)
+    cert = str(reg.workdir / "server.crt")
+    sans = scenario.on_host(
+        "names in the registry's certificate",
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", cert],
     )
+    assert f"DNS:{reg.spec.name}" in sans and alias not in sans, sans
     image = tutorial_image(reg).replace(reg.spec.host, host)
     scenario.create_pod(pod("app", image, lab_settings.run_id, ("registry-1",)))
     failed = scenario.expect_pull_failure("app", "name-mismatch")
-    assert alias in failed.status.container_statuses[0].state.waiting.message
+    message = view_of(failed).message
+    assert re.search(rf"x509: certificate is valid for .+, not {re.escape(alias)}$", message), (
+        message
+    )
 
 
 @pytest.mark.scenario("cached-image-no-creds")
@@ -168,21 +191,25 @@ def test_cached_image_no_creds(scenario, secret_registry, fresh_image, maker, la
     reg = secret_registry
     user, password = reg.credentials
     image = fresh_image(reg)
-    maker.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, password)
+    maker.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, password)
     scenario.create_pod(pod("with-secret", image, lab_settings.run_id, ("registry-1",)))
-    scenario.expect_running("with-secret")
+    running = scenario.expect_running("with-secret")
 
-    major, minor = (int(x) for x in scenario.kubernetes_version.removeprefix("v").split(".")[:2])
+    # What decides is the kubelet that runs the pod, not the version the lab asked for.
+    major, minor = node_kubelet_version(scenario.core, running.spec.node_name)
     scenario.create_pod(pod("no-secret", image, lab_settings.run_id))
     if (major, minor) <= (1, 34):
-        scenario.saw(f"Kubernetes {scenario.kubernetes_version}: cached images are not re-verified")
+        scenario.expect("without a secret the pod runs the cached image: no Pulling event")
         cached = scenario.expect_running("no-secret")
         scenario.expect_event(cached, "Pulled", "already present on machine")
+        scenario.expect_no_event(cached, "Pulling")
+        scenario.saw(f"node's kubelet v{major}.{minor}: cached images are not re-verified")
     else:
-        scenario.saw(
-            f"Kubernetes {scenario.kubernetes_version}: KubeletEnsureSecretPulledImages re-verifies"
-        )
+        scenario.expect("without a secret the kubelet re-verifies the cached image: 401")
         scenario.expect_pull_failure("no-secret", "unauthorized")
+        scenario.saw(
+            f"node's kubelet v{major}.{minor}: KubeletEnsureSecretPulledImages re-verifies"
+        )
 
     scenario.expect("with imagePullPolicy Always and no secret, the pull goes to the registry: 401")
     scenario.create_pod(pod("always-no-secret", image, lab_settings.run_id, policy="Always"))
@@ -196,7 +223,7 @@ def test_serviceaccount_pull_secret(
     """imagePullSecrets on the namespace's default ServiceAccount are copied into new pods."""
     reg = secret_registry
     user, password = reg.credentials
-    maker.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, password)
+    maker.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, password)
     wait_default_service_account(kube_api, scenario.namespace)
     scenario.kubectl(
         "patch",
@@ -219,9 +246,7 @@ def test_credsstore_ignored(scenario, secret_registry, fresh_image, maker, lab_s
     content = json.dumps(
         {"auths": {secret_registry.spec.host: {}}, "credsStore": "desktop"}
     ).encode()
-    scenario.note(
-        "config.json with a credential store", "cat ~/.docker/config.json", content.decode()
-    )
+    scenario.file("config.json with a credential store", "~/.docker/config.json", content.decode())
     maker.via_yaml("registry-1", scenario.namespace, content)
     scenario.create_pod(
         pod("app", fresh_image(secret_registry), lab_settings.run_id, ("registry-1",))

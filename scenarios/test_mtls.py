@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from lab.expect import view_of
+from lab.node import certs_dir
 from lab.pods import pod_manifest
 from lab.secrets import SecretMaker
 from scenarios.conftest import tutorial_image
@@ -23,7 +25,7 @@ def mtls_setup(
     user, password = reg.credentials
     SecretMaker(
         lab_cluster.kubeconfig_path, lab_cluster.kubectl_path, kube_api, transcript
-    ).via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, password)
+    ).docker_registry("registry-1", scenario.namespace, reg.spec.host, user, password)
     pod = pod_manifest(
         "nginx-registry",
         tutorial_image(reg),
@@ -40,11 +42,12 @@ def test_mtls_no_client_cert(scenario, mtls_setup, node):
     """CA and credentials, no client certificate: the TLS handshake is refused."""
     reg, pod = mtls_setup
     scenario.kubectl("get", "secret", "registry-1", title="kubectl get secret registry-1")
-    scenario.note(
-        "only the CA on the node", f"ls /etc/containerd/certs.d/{reg.spec.host}", "ca.crt"
-    )
+    listing = scenario.on_node(node, "only the CA on the node", f"ls {certs_dir(reg.spec.host)}")
+    assert listing.split() == ["ca.crt"], listing
     scenario.create_pod(pod)
-    scenario.expect_pull_failure("nginx-registry", "client-cert-required")
+    failed = scenario.expect_pull_failure("nginx-registry", "client-cert-required")
+    message = view_of(failed).message
+    assert message.endswith(": remote error: tls: bad certificate"), message
     scenario.expect_back_off("nginx-registry")
     scenario.describe_tail("nginx-registry")
 
@@ -56,9 +59,8 @@ def test_mtls_client_cert(scenario, mtls_setup, node):
     cert = (reg.workdir / "client.cert").read_bytes()
     key = (reg.workdir / "client.key").read_bytes()
     node.install_client_pair(reg.spec.host, cert, key)
-    listing = node.changes.sh(f"ls -l /etc/containerd/certs.d/{reg.spec.host}")
-    scenario.note(
-        "CA and client pair on the node", f"ls -l /etc/containerd/certs.d/{reg.spec.host}", listing
+    listing = scenario.on_node(
+        node, "CA and client pair on the node", f"ls -l {certs_dir(reg.spec.host)}"
     )
     assert "-rw------- " in next(
         line for line in listing.splitlines() if line.endswith("client.key")

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from lab.expect import view_of
 from lab.node import KUBELET_CONFIG_JSON, TUTORIAL_CONFIG_JSON, certs_dir
 from lab.pods import pod_manifest
 from lab.scenario import failed_count
@@ -31,7 +32,10 @@ def move_ca_away(scenario, node, host: str, ca_pem: bytes) -> None:
     """The tutorial's starting point (CA in place), then `mv ca.crt{,.bak}`."""
     ca = node.install_ca(host, ca_pem)
     node.changes.move_away(ca)
-    scenario.note("move the registry CA away", f"mv {ca}{{,.bak}}")
+    scenario.note(
+        "the CA moved away above is the tutorial's step",
+        f"the tutorial: mv /etc/docker/certs.d/<reg>/ca.crt{{,.bak}} (here: {ca})",
+    )
 
 
 @pytest.mark.scenario("node-no-ca")
@@ -40,14 +44,34 @@ def test_node_no_ca(scenario, node, own_registry, lab_pki, lab_settings):
     reg = own_registry()
     move_ca_away(scenario, node, reg.spec.host, lab_pki.ca_pem)
     assert not node.changes.exists(KUBELET_CONFIG_JSON)
-    scenario.note("no node credentials", f"ls {KUBELET_CONFIG_JSON}", "No such file or directory")
+    scenario.note(
+        "no node credentials",
+        "the tutorial: mv ~/.docker/config.json{,.bak}; this node never had any to move",
+    )
+    listing = scenario.on_node(
+        node, "no node credentials", f"ls {KUBELET_CONFIG_JSON}", check=False
+    )
+    assert "No such file or directory" in listing
 
     scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
+    image = tutorial_image(reg)
     pod = scenario.expect_pull_failure("nginx-registry", "unknown-ca")
+    repo, tag = image.removeprefix(f"{reg.spec.host}/").rsplit(":", 1)
+    assert view_of(pod).message == (
+        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+        f'failed to do request: Head "https://{reg.spec.host}/v2/{repo}/manifests/{tag}": '
+        "x509: certificate signed by unknown authority"
+    ), view_of(pod).message
     scenario.expect_event(
         pod, "Failed", r"Failed to pull image .*x509: certificate signed by unknown authority"
     )
+    scenario.expect("event Failed with the message exactly 'Error: ErrImagePull'")
+    scenario.expect_event(pod, "Failed", "Error: ErrImagePull", exact=True)
     scenario.expect_back_off("nginx-registry")
+    scenario.expect("event Failed with the message exactly 'Error: ImagePullBackOff'")
+    backing_off = scenario.expect_event(pod, "Failed", "Error: ImagePullBackOff", exact=True)
+    assert backing_off.source == "kubelet"
+    scenario.expect_no_event(pod, "FailedSync")
     scenario.describe_tail("nginx-registry")
     scenario.differs(
         'docker said "Get https://<reg>/v1/_ping: x509: certificate signed by unknown authority" '
@@ -62,11 +86,19 @@ def test_node_ca_no_creds(scenario, node, own_registry, lab_pki, lab_settings):
     """CA back in place, still no credentials: the registry answers 401."""
     reg = own_registry()
     ca = node.install_ca(reg.spec.host, lab_pki.ca_pem)
-    scenario.note("the CA is back", f"ls {certs_dir(reg.spec.host)}", "ca.crt")
+    scenario.note("the CA is back", "the tutorial: mv /etc/docker/certs.d/<reg>/ca.crt{.bak,}")
+    listing = scenario.on_node(node, "the CA is back", f"ls {certs_dir(reg.spec.host)}")
+    assert listing.split() == ["ca.crt"]
     assert node.changes.exists(ca)
 
     scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
     pod = scenario.expect_pull_failure("nginx-registry", "unauthorized")
+    image = tutorial_image(reg)
+    assert view_of(pod).message == (
+        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+        f"pulling from host {reg.spec.host} failed with status code "
+        f"[manifests {image.rsplit(':', 1)[1]}]: 401 Unauthorized"
+    ), view_of(pod).message
     scenario.expect_event(
         pod, "Failed", r"Failed to pull image .*(?:401 Unauthorized|no basic auth credentials)"
     )
@@ -98,30 +130,30 @@ def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings
 
     # The tutorial's path: `mv ~/.docker/config.json{.bak,}`. kind's kubelet has no $HOME.
     scenario.expect(f"credentials at {TUTORIAL_CONFIG_JSON} are not read by the kubelet")
-    node.set_credentials({host: auth_entry(user, password)}, path=TUTORIAL_CONFIG_JSON)
     scenario.note(
         "restore the credentials where the tutorial kept them",
-        f"mv {TUTORIAL_CONFIG_JSON}{{.bak,}}",
+        f"the tutorial: mv ~/.docker/config.json{{.bak,}}; the lab writes {TUTORIAL_CONFIG_JSON}, "
+        "then restarts the kubelet so it looks again",
     )
+    node.set_credentials({host: auth_entry(user, password)}, path=TUTORIAL_CONFIG_JSON)
     before = failed_count(core_v1, scenario.namespace, pod)
     node.restart_kubelet()
-    scenario.note("restart the kubelet so it looks again", "systemctl restart kubelet")
     scenario.expect_another_failure(pod, before, "unauthorized")
 
     scenario.expect(f"credentials at {KUBELET_CONFIG_JSON} (the kubelet's root dir) are read")
+    before_fix = scenario.event_snapshot(pod)
     t0 = time.monotonic()
-    node.set_credentials({host: auth_entry(user, password)})
     scenario.note(
-        "put the credentials in the kubelet's root dir", f"cp config.json {KUBELET_CONFIG_JSON}"
+        "put the credentials in the kubelet's root dir",
+        f"the lab writes {KUBELET_CONFIG_JSON} (the kubelet's --root-dir)",
     )
+    node.set_credentials({host: auth_entry(user, password)})
     if NATURAL_WAIT:
         scenario.note("wait for the kubelet's credential cache and back-off to expire (no restart)")
         pod = scenario.expect_running("nginx-registry", timeout=420, recovering=True)
     else:
+        scenario.note("restart the kubelet: it drops its 5-minute credential cache")
         node.restart_kubelet()
-        scenario.note(
-            "restart the kubelet (drops its 5-minute credential cache)", "systemctl restart kubelet"
-        )
         pod = scenario.expect_running("nginx-registry", timeout=120, recovering=True)
     scenario.timed("recovery: credentials restored to Running", time.monotonic() - t0)
     assert pod.metadata.uid == uid, "recovery happens in the same pod"
@@ -132,7 +164,7 @@ def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings
         # one per 5 minutes): the status above is the evidence, events may be gone.
         scenario.saw("natural wait: events after many failures are best effort (spam filter)")
     else:
-        scenario.pulled_fresh(pod, tutorial_image(reg))
+        scenario.pulled_fresh(pod, tutorial_image(reg), after=before_fix)
     scenario.describe_tail("nginx-registry")
     scenario.differs(
         "credentials in ~/.docker/config.json; the pod recovered 'after a while' and its events "
@@ -164,4 +196,5 @@ def test_node_image_cached(scenario, node, own_registry, lab_pki, lab_settings):
         again, "Pulled", rf'Container image "{image}" already present on machine'
     )
     assert event.source == "kubelet"
+    scenario.expect_no_event(again, "Pulling")
     scenario.describe_tail("nginx-registry-again")

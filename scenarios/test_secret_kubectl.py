@@ -12,9 +12,14 @@ import time
 
 import pytest
 
-from lab.pods import pod_manifest
+from lab.credentials import TUTORIAL_PASSWORD, TUTORIAL_USER, new_password, register_known
+from lab.expect import event_counts
+from lab.pods import hold_running, kubelet_sync_period, pod_manifest
 from lab.secrets import DOCKERCFG, DOCKERCONFIGJSON, SecretMaker, decode_secret, dockercfg
 from scenarios.conftest import bad_password
+
+# How long past one kubelet sync period a running pod is watched for a change.
+SYNC_MARGIN = 15.0
 
 # The tutorial's `kubectl get secret registry-1 -o yaml` shows this .dockercfg: old kubectl
 # ignored --docker-server there and keyed the credentials to Docker Hub.
@@ -91,14 +96,23 @@ def test_secret_legacy_dockercfg(scenario, secrets, secret_registry, fresh_image
 @pytest.mark.scenario("secret-tutorial-dockercfg")
 def test_secret_tutorial_dockercfg(scenario, secrets, secret_registry, fresh_image, lab_settings):
     """The tutorial's own registry-1 content never matches a private registry."""
-    from lab.masking import MASKER
-
-    MASKER.add_password("foo123", "foo")  # the tutorial's published credentials
+    register_known(TUTORIAL_USER, TUTORIAL_PASSWORD)  # the tutorial's published credentials
     reg = secret_registry
     image = fresh_image(reg)
     content = base64.b64decode(TUTORIAL_DOCKERCFG)
     keys = list(json.loads(content))
-    scenario.note("decode the tutorial's .dockercfg", "base64 -d <<< eyJodHRw...", content.decode())
+    scenario.file(
+        "the tutorial's .dockercfg value (its kubectl get secret registry-1 -o yaml)",
+        "tutorial-dockercfg.b64",
+        TUTORIAL_DOCKERCFG,
+    )
+    decoded = scenario.on_host(
+        "decode the tutorial's .dockercfg",
+        ["base64", "-d"],
+        input=TUTORIAL_DOCKERCFG.encode(),
+        input_name="tutorial-dockercfg.b64",
+    )
+    assert decoded == content.decode()
     assert keys == ["https://index.docker.io/v1/"]
     secrets.via_yaml("registry-1", scenario.namespace, content, DOCKERCFG, ".dockercfg")
     scenario.create_pod(
@@ -121,7 +135,7 @@ def test_multi_registry(
 ):
     """Two registries with different credentials: one secret each, both listed in the pod."""
     first = secret_registry
-    second = registries.start("second", users={"bar": "bar-" + str(time.time_ns())[-8:]})
+    second = registries.start("second", users={"bar": new_password("bar")})
     node.install_ca(second.spec.host, lab_pki.ca_pem)
     image_a, image_b = fresh_image(first), fresh_image(second)
     for name, reg in (("registry-1", first), ("registry-2", second)):
@@ -162,15 +176,43 @@ def test_multi_registry(
     )
 
 
+def expect_running_pod_left_alone(scenario, secrets, reg, fresh_image, lab_settings, pod) -> None:
+    """Break the secret again; once a probe pod proves the kubelet reads the broken secret,
+    watch the running pod for a whole kubelet sync period: same uid, restart count and
+    container ID, still running, and not one new event (no pull, no kill)."""
+    core = scenario.core
+    user, _ = reg.credentials
+    sync = kubelet_sync_period(core, pod.spec.node_name)
+    scenario.expect(
+        f"after the secret breaks again the running pod is left alone for a sync period "
+        f"({sync:.0f}s, the node kubelet's syncFrequency) + {SYNC_MARGIN:.0f}s"
+    )
+    events_before = event_counts(core, scenario.namespace, pod)
+    scenario.kubectl("delete", "secret", "registry-1", title="kubectl delete secret registry-1")
+    secrets.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, bad_password())
+    probe = nginx_pod("probe", fresh_image(reg), lab_settings.run_id, ("registry-1",))
+    scenario.create_pod(probe, "probe.yaml")
+    scenario.expect_pull_failure("probe", "unauthorized", diagnosis="wrong-password")
+    updates = hold_running(core, scenario.namespace, pod, sync + SYNC_MARGIN)
+    scenario.get_pod("nginx-registry-2")
+    events_after = event_counts(core, scenario.namespace, pod)
+    assert events_after.per_reason == events_before.per_reason, (
+        f"the running pod got events: {events_before.per_reason} -> {events_after.per_reason}"
+    )
+    scenario.saw(
+        f"a probe pod with the broken secret got 401; the running pod then stayed as it was "
+        f"for {sync + SYNC_MARGIN:.0f}s ({updates} status updates watched): same uid, "
+        "restartCount and container ID, no new event"
+    )
+
+
 @pytest.mark.scenario("secret-update")
 def test_secret_update(scenario, secrets, secret_registry, fresh_image, lab_settings, core_v1):
     """Fixing a secret helps at the next pull attempt; nothing restarts a running pod."""
     reg = secret_registry
     user, password = reg.credentials
     image = fresh_image(reg)
-    secrets.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
-    )
+    secrets.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, bad_password())
     scenario.create_pod(
         nginx_pod("nginx-registry-2", image, lab_settings.run_id, ("registry-1",)),
         "nginx-registry-2.yaml",
@@ -181,28 +223,18 @@ def test_secret_update(scenario, secrets, secret_registry, fresh_image, lab_sett
     scenario.expect_back_off("nginx-registry-2")
     uid = pod.metadata.uid
 
+    before_fix = scenario.event_snapshot(pod)
     t0 = time.monotonic()
     scenario.kubectl("delete", "secret", "registry-1", title="kubectl delete secret registry-1")
-    secrets.via_kubectl_create("registry-1", scenario.namespace, reg.spec.host, user, password)
+    secrets.docker_registry("registry-1", scenario.namespace, reg.spec.host, user, password)
     scenario.expect("the next retry (after back-off) uses the fixed secret: same pod Running")
     pod = scenario.expect_running("nginx-registry-2", timeout=360, recovering=True)
     scenario.timed("recovery: secret fixed to Running (kubelet back-off)", time.monotonic() - t0)
     assert pod.metadata.uid == uid
+    scenario.pulled_fresh(pod, image, after=before_fix)
     scenario.saw(f"same pod uid {uid} Running")
 
-    scenario.expect("changing the secret again does not restart or re-pull the running pod")
-    restarts = pod.status.container_statuses[0].restart_count
-    scenario.kubectl("delete", "secret", "registry-1", title="kubectl delete secret registry-1")
-    secrets.via_kubectl_create(
-        "registry-1", scenario.namespace, reg.spec.host, user, bad_password()
-    )
-    scenario.kubectl("get", "pod", "nginx-registry-2", title="kubectl get pod nginx-registry-2")
-    after = core_v1.read_namespaced_pod("nginx-registry-2", scenario.namespace)
-    assert (
-        after.metadata.uid == uid and after.status.container_statuses[0].restart_count == restarts
-    )
-    assert after.status.container_statuses[0].state.running is not None
-    scenario.saw("running pod untouched: same uid, restartCount unchanged")
+    expect_running_pod_left_alone(scenario, secrets, reg, fresh_image, lab_settings, pod)
     scenario.differs(
         "if a secret is updated, the pods that use it are updated automatically",
         "a pull secret is read at each pull attempt; a failing pod recovers at its next retry "

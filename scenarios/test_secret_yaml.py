@@ -26,11 +26,11 @@ def test_secret_yaml(
     user, password = reg.credentials
     image = fresh_image(reg)
     config = docker_login_config(reg.spec.host, user, password)
-    scenario.note(
-        "the config.json docker login writes", "cat ~/.docker/config.json", config.decode()
+    scenario.file("the config.json docker login writes", "~/.docker/config.json", config.decode())
+    encoded = scenario.on_host(
+        "encode it on one line", ["base64", "-w", "0"], input=config, input_name="config.json"
     )
-    encoded = base64.b64encode(config).decode()
-    scenario.note("encode it on one line", "base64 -w 0 ~/.docker/config.json", encoded)
+    assert encoded == base64.b64encode(config).decode()
     assert "\n" not in encoded
 
     maker = SecretMaker(lab_cluster.kubeconfig_path, lab_cluster.kubectl_path, kube_api, transcript)
