@@ -90,9 +90,53 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def docker_answers() -> bool:
+    """The environment probe `pull-lab run` checks first: does a Docker daemon answer?"""
+    from lab.offline.hostprep import docker_info
+
+    return docker_info() is not None
+
+
+def check_run_environment() -> None:
+    """Docker answers, or we are root: then the build's host prep installs and starts it
+    (lab/offline/build.py runs prepare_host first). Anything else cannot run a scenario."""
+    import os
+
+    if not docker_answers() and os.geteuid() != 0:
+        raise LabError(
+            "Docker is not available and host-prep needs root: run `sudo pull-lab host-prep`",
+            "or start Docker",
+        )
+
+
+def run_outcomes(report_dir: Path, since: float) -> list[dict] | None:
+    """The scenarios this run reported (report.json, written by the lab's reporter), or None
+    when this run wrote no report (a stale one from an earlier run does not count)."""
+    path = report_dir / "report.json"
+    try:
+        if path.stat().st_mtime < since:
+            return None
+        return list(json.loads(path.read_text())["scenarios"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_something_ran(scenarios: list[dict] | None) -> None:
+    """Never a success with nothing run: no scenario, or every one skipped, is exit 2."""
+    if not scenarios:
+        raise LabError("no scenario ran", "see pytest's output above")
+    if all(s.get("outcome") == "skipped" for s in scenarios):
+        reason = (scenarios[0].get("error") or "no reason given").strip().splitlines()[0]
+        raise LabError(
+            f"every selected scenario was skipped; {scenarios[0]['id']}: {reason}",
+            "fix that and rerun",
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Replay scenarios through pytest (the same fixtures as `make test`), with a report."""
     import os
+    import time
 
     import pytest
 
@@ -107,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"the scenarios are not at {SCENARIOS_DIR}", "install from a checkout: pip install -e ."
         )
     settings = _settings(args)
+    check_run_environment()
     pytest_args = [
         *(f"{SCENARIOS_DIR / e.module}.py::test_{e.id.replace('-', '_')}" for e in entries),
         f"--rootdir={SCENARIOS_DIR.parent}",
@@ -115,6 +160,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         "-q",
         "-p",
         "no:cacheprovider",
+        # In CI a skip fails the run, as in `make test` (a no-op when the root conftest.py
+        # has already loaded it).
+        "-p",
+        "fixtures.ci_gate",
     ]
     if args.images:
         pytest_args.append(f"--lab-images={args.images}")
@@ -124,9 +173,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
         os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
         pytest_args.append("--reuse-cluster")
-    code = pytest.main(pytest_args)
+    started = time.time() - 1  # mtimes may be coarser than time.time()
+    code = int(pytest.main(pytest_args))
+    scenarios = run_outcomes(report_dir, started)
+    if code in (0, 5) or (code == 1 and scenarios):
+        check_something_ran(scenarios)
     print(f"report: {report_dir / 'report.html'} (also report.md, report.json, junit.xml)")
-    return {0: 0, 1: 1}.get(int(code), 2)
+    return {0: 0, 1: 1}.get(code, 2)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

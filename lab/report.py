@@ -76,23 +76,73 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
 def summary(results: Sequence[dict]) -> dict[str, int]:
-    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    counts = dict.fromkeys(OUTCOMES, 0)
     for r in results:
         counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
     return counts
 
 
+def summary_text(counts: dict[str, int]) -> str:
+    """`1 passed, 0 failed, 2 errors, 0 skipped`: pytest's words."""
+    errors = counts["error"]
+    return (
+        f"{counts['passed']} passed, {counts['failed']} failed, "
+        f"{errors} error{'' if errors == 1 else 's'}, {counts['skipped']} skipped"
+    )
+
+
+# ---- transcripts --------------------------------------------------------------------------------
+# What a reader sees above each step in HTML: what kind of thing it is, and whether it ran.
+STEP_LABELS = {
+    "command": "command, ran",
+    "http": "HTTP request, made",
+    "file": "file, written by the lab",
+    "note": "note, not run",
+}
+
+
+def _prefixed(prefix: str, text: str) -> list[str]:
+    return [f"{prefix}{line}".rstrip() for line in text.splitlines()]
+
+
+def step_text(step: dict) -> str:
+    """One step in console form; the four kinds look different so nothing narrated can pass
+    for output (lab/transcript.py says what each kind holds)."""
+    kind = step.get("kind") or "command"
+    command, output = step.get("command") or "", step.get("output") or ""
+    if kind == "note":
+        return "\n".join([f"# note (not run): {step['title']}", *_prefixed("#   ", output)])
+    lines = [f"# {step['title']}"]
+    if kind == "http":
+        lines += [*_prefixed("> ", command), *_prefixed("< ", output)]
+    elif kind == "file":
+        lines += [f"--- {command} (written by the lab) ---", *output.splitlines()]
+    else:
+        lines += [f"$ {command}"] if command else []
+        lines += [output] if output else []
+    return "\n".join(lines)
+
+
 def transcript_text(steps: Sequence[dict]) -> str:
     """Steps in the tutorial's console form: `# what`, `$ command`, then its output."""
-    lines = []
+    return "\n".join(step_text(step) for step in steps)
+
+
+def transcript_html(steps: Sequence[dict]) -> str:
+    """The same text as Markdown shows, a block per step with its kind as class and label."""
+    blocks = []
     for step in steps:
-        lines.append(f"# {step['title']}")
-        if step["command"]:
-            lines.append(f"$ {step['command']}")
-        if step["output"]:
-            lines.append(step["output"])
-    return "\n".join(lines)
+        kind = step.get("kind") or "command"
+        kind = kind if kind in STEP_LABELS else "command"
+        blocks.append(
+            f"<div class='step step-{kind}'><span class='kind'>{STEP_LABELS[kind]}</span>"
+            f"<pre>{html.escape(step_text(step))}</pre></div>"
+        )
+    return "<div class='transcript'>" + "".join(blocks) + "</div>"
 
 
 # ---- Markdown ---------------------------------------------------------------------------------
@@ -102,8 +152,7 @@ def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
         f"# {meta.title}",
         "",
         f"Kubernetes {meta.kubernetes}, images: {meta.images}, started {meta.started}, "
-        f"{meta.seconds:.0f}s. **{counts['passed']} passed, {counts['failed']} failed, "
-        f"{counts['skipped']} skipped.**",
+        f"{meta.seconds:.0f}s. **{summary_text(counts)}.**",
         "",
         "| scenario | outcome | seconds | tutorial |",
         "| --- | --- | ---: | --- |",
@@ -199,10 +248,17 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}
 h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-top:1px solid #e5e7eb;padding-top:16px}
 table{border-collapse:collapse}td,th{border:1px solid #e5e7eb;padding:3px 8px;text-align:left}
-.passed{color:#15803d}.failed{color:#b91c1c}.skipped{color:#6b7280}.muted{color:#6b7280}
+.passed{color:#15803d}.failed{color:#b91c1c}.error{color:#9a3412;font-weight:600}
+.skipped{color:#6b7280}.muted{color:#6b7280}
 pre{background:#f9fafb;border:1px solid #e5e7eb;padding:8px;overflow-x:auto;font-size:12px}
 .lbl{font-size:12px;fill:#374151}.tick{font-size:11px;fill:#6b7280}.cnt{font-size:11px;fill:#111827}
 .grid{stroke:#f3f4f6}
+.step{margin:6px 0}.step pre{margin:0}
+.kind{display:inline-block;font-size:11px;color:#374151;background:#e5e7eb;padding:0 6px}
+.step-command pre{border-left:3px solid #2563eb}.step-http pre{border-left:3px solid #0891b2}
+.step-file pre{border-left:3px solid #7c3aed}
+.step-note pre{font-style:italic;color:#4b5563;background:#fffbeb;border:1px dashed #d97706}
+.step-note .kind{background:#fef3c7;font-style:italic}
 """
 
 
@@ -218,8 +274,7 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
         f"<h1>{esc(meta.title)}</h1>",
         f"<p>Kubernetes {esc(meta.kubernetes)}, images: {esc(meta.images)}, "
         f"started {esc(meta.started)}, "
-        f"{meta.seconds:.0f}s: <b class='passed'>{counts['passed']} passed</b>, "
-        f"<b class='failed'>{counts['failed']} failed</b>, {counts['skipped']} skipped.</p>",
+        f"{meta.seconds:.0f}s: <b>{esc(summary_text(counts))}</b>.</p>",
         "<table><tr><th>scenario</th><th>outcome</th><th>seconds</th><th>tutorial</th></tr>",
     ]
     for r in results:
@@ -236,7 +291,7 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
         )
         out.append(f"<p>{esc(r['title'])} — <i>{esc(r['tutorial'])}</i></p>")
         if r.get("error"):
-            out.append(f"<pre>{esc(r['error'])}</pre>")
+            out.append(f"<pre class='{esc(r['outcome'])}'>{esc(r['error'])}</pre>")
         for label, key in (
             ("Expected", "expected"),
             ("Observed", "observed"),
@@ -256,9 +311,7 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
             )
         out.append("<h3>Event timeline</h3>" + timeline_svg(r["events"]))
         if r["transcript"]:
-            out.append(
-                "<h3>Transcript</h3><pre>" + esc(transcript_text(r["transcript"])) + "</pre>"
-            )
+            out.append("<h3>Transcript</h3>" + transcript_html(r["transcript"]))
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)
@@ -272,6 +325,7 @@ def render_junit(results: Sequence[dict], meta: ReportMeta) -> str:
         name="registry-pull-lab",
         tests=str(len(results)),
         failures=str(counts["failed"]),
+        errors=str(counts["error"]),
         skipped=str(counts["skipped"]),
         time=f"{meta.seconds:.2f}",
     )
@@ -279,10 +333,11 @@ def render_junit(results: Sequence[dict], meta: ReportMeta) -> str:
         case = ET.SubElement(
             suite, "testcase", classname="scenarios", name=r["id"], time=f"{r['seconds']:.2f}"
         )
-        if r["outcome"] == "failed":
-            ET.SubElement(case, "failure", message=(r.get("error") or "failed")[:500]).text = r.get(
-                "error", ""
-            )
+        if r["outcome"] in ("failed", "error"):
+            # JUnit's words: <failure> an assertion in the test, <error> everything around it.
+            tag = "failure" if r["outcome"] == "failed" else "error"
+            message = (r.get("error") or r["outcome"])[:500]
+            ET.SubElement(case, tag, message=message).text = r.get("error", "")
         elif r["outcome"] == "skipped":
             ET.SubElement(case, "skipped", message=r.get("error", "")[:500])
         ET.SubElement(case, "system-out").text = "\n".join(

@@ -65,6 +65,12 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def in_ci(env: Mapping[str, str] | None = None) -> bool:
+    """CI sets CI=true: there, missing infrastructure must fail a run, never skip it."""
+    env = os.environ if env is None else env
+    return env.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     kwargs: dict[str, object] = {}

@@ -63,3 +63,66 @@ def test_unknown_command_is_a_usage_error():
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+@pytest.fixture
+def no_docker(monkeypatch, tmp_path):
+    """A machine without Docker: PATH holds no `docker`; the lab's cache is a temp dir."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setenv("PULL_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("PULL_LAB_CLUSTER_NAME", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+
+
+@pytest.mark.usefixtures("no_docker")
+def test_run_without_docker_and_not_root_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    code, out, err = run(capsys, "run", "registry-catalog", "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert err == [
+        "pull-lab: error: Docker is not available and host-prep needs root: "
+        "run `sudo pull-lab host-prep` (or start Docker)"
+    ]
+    assert out == [], "nothing ran, no report announced"
+    assert not (tmp_path / "r" / "report.json").exists()
+
+
+@pytest.mark.usefixtures("no_docker")
+def test_root_without_docker_passes_the_check_because_the_build_runs_host_prep(monkeypatch):
+    from lab.cli import check_run_environment
+
+    monkeypatch.setattr("os.geteuid", lambda: 0)
+    check_run_environment()  # no error: build_all starts with prepare_host, which starts Docker
+
+
+@pytest.mark.usefixtures("no_docker")
+def test_run_where_every_scenario_skipped_is_one_line_and_exit_2(capsys, tmp_path, monkeypatch):
+    # Docker answered the check, then was gone when the scenario's fixtures looked for it: the
+    # real fixtures skip (not root, no Docker), so every selected scenario is skipped.
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    monkeypatch.setattr("lab.cli.docker_answers", lambda: True)
+    report = tmp_path / "r"
+    code, _, err = run(capsys, "run", "registry-catalog", "--report-dir", str(report))
+    assert code == 2
+    [line] = [line for line in err if line.startswith("pull-lab:")]
+    assert line.startswith(
+        "pull-lab: error: every selected scenario was skipped; registry-catalog: "
+        "Docker is not available"
+    ), "names the first scenario and its skip reason"
+    assert line.endswith("(fix that and rerun)")
+    doc = (report / "report.json").read_text()
+    assert '"outcome": "skipped"' in doc
+
+
+def test_a_run_with_no_scenario_or_only_skips_is_never_a_success(tmp_path):
+    from lab.cli import check_something_ran
+    from lab.errors import LabError
+
+    with pytest.raises(LabError, match="no scenario ran"):
+        check_something_ran([])
+    skipped = [{"id": "node-no-ca", "outcome": "skipped", "error": "no node access\nmore"}]
+    with pytest.raises(LabError, match="every selected scenario was skipped; node-no-ca: no node"):
+        check_something_ran(skipped)
+    check_something_ran([*skipped, {"id": "registry-catalog", "outcome": "passed"}])

@@ -16,6 +16,7 @@ from lab.report import (
     render_html,
     render_markdown,
     timeline_svg,
+    transcript_text,
     write_report,
 )
 
@@ -63,6 +64,8 @@ def result(sid: str, outcome: str = "passed", **extra) -> dict:
                 "command": "kubectl get pod p",
                 "output": "p 0/1 ErrImagePull",
                 "at": 1.0,
+                "seconds": 0.1,
+                "kind": "command",
             }
         ],
     }
@@ -74,7 +77,7 @@ def test_markdown_has_summary_table_and_a_section_per_scenario():
     text = render_markdown(
         [result("node-no-ca"), result("secret-yaml", "failed", error="boom")], META
     )
-    assert "**1 passed, 1 failed, 0 skipped.**" in text
+    assert "**1 passed, 1 failed, 0 errors, 0 skipped.**" in text
     assert "## node-no-ca" in text and "## secret-yaml" in text
     assert "$ kubectl get pod p" in text
     assert "**Tutorial vs today**" in text
@@ -119,3 +122,95 @@ def test_unwritable_report_dir_is_one_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(LabError, match="cannot write the report to"):
         check_writable(blocker / "sub")
+
+
+STEPS = [
+    {"title": "list pods", "command": "kubectl get pod p", "output": "p 0/1 ErrImagePull"},
+    {
+        "title": "GET the catalogue",
+        "command": "GET https://reg:5000/v2/_catalog HTTP/1.1\nAuthorization: Basic ******",
+        "output": 'HTTP/1.1 200 OK\n{"repositories":["lab/nginx"]}',
+        "kind": "http",
+    },
+    {
+        "title": "docker config",
+        "command": "/root/.docker/config.json",
+        "output": '{"auths": {}}',
+        "kind": "file",
+    },
+    {
+        "title": "the tutorial runs curl here",
+        "command": "",
+        "output": "curl --cacert ca.crt https://reg:5000/v2/_catalog\nline two",
+        "kind": "note",
+    },
+]
+
+
+def test_transcript_shows_each_kind_of_step_in_its_own_form():
+    lines = transcript_text(STEPS).splitlines()
+    assert lines[:3] == ["# list pods", "$ kubectl get pod p", "p 0/1 ErrImagePull"], (
+        "a step without kind is a command"
+    )
+    assert lines[3:8] == [
+        "# GET the catalogue",
+        "> GET https://reg:5000/v2/_catalog HTTP/1.1",
+        "> Authorization: Basic ******",
+        "< HTTP/1.1 200 OK",
+        '< {"repositories":["lab/nginx"]}',
+    ]
+    assert lines[8:11] == [
+        "# docker config",
+        "--- /root/.docker/config.json (written by the lab) ---",
+        '{"auths": {}}',
+    ]
+    assert lines[11:] == [
+        "# note (not run): the tutorial runs curl here",
+        "#   curl --cacert ca.crt https://reg:5000/v2/_catalog",
+        "#   line two",
+    ]
+    assert not any(line.startswith("$ curl") for line in lines), "a note is never a command"
+
+
+def test_html_labels_each_kind_of_step_and_sets_notes_apart():
+    page = render_html([result("registry-catalog", transcript=STEPS)], META)
+    for kind in ("command", "http", "file", "note"):
+        assert f"<div class='step step-{kind}'>" in page
+    assert "<span class='kind'>note, not run</span>" in page
+    assert re.search(r"\.step-note pre\{[^}]*font-style:italic", page), "notes are in italics"
+    assert "&gt; GET https://reg:5000/v2/_catalog" in page and "&lt; HTTP/1.1 200 OK" in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
+
+
+def test_error_outcome_is_shown_and_counted_in_every_format(tmp_path):
+    leak = "node state leaked out of the test: /etc/containerd/certs.d/reg:5000 remains"
+    results = [
+        result("node-no-ca", "error", error=leak),
+        result("node-ca-no-creds", "failed", error="assert 'x509' in message"),
+        result("registry-catalog"),
+    ]
+    write_report(tmp_path, results, META)
+    md = (tmp_path / "report.md").read_text()
+    assert "**1 passed, 1 failed, 1 error, 0 skipped.**" in md
+    assert "| [node-no-ca](#node-no-ca) | error |" in md and leak in md
+    page = (tmp_path / "report.html").read_text()
+    assert "<span class='error'>error</span>" in page and leak in page
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert [s["outcome"] for s in doc["scenarios"]] == ["error", "failed", "passed"]
+    suite = ET.parse(tmp_path / "junit.xml").getroot()
+    assert (suite.get("errors"), suite.get("failures")) == ("1", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    error = cases["node-no-ca"].find("error")
+    assert error is not None and error.get("message") == leak
+    assert cases["node-no-ca"].find("failure") is None
+    assert cases["node-ca-no-creds"].find("failure") is not None
+    assert cases["node-ca-no-creds"].find("error") is None
+
+
+def test_error_text_is_masked_in_every_file(tmp_path):
+    MASKER.add_password("hunter3-error", "foo")
+    failing = result("wrong-password", "error", error="teardown saw --password hunter3-error")
+    write_report(tmp_path, [failing], META)
+    for path in tmp_path.iterdir():
+        assert "hunter3-error" not in path.read_text(), path.name
+    assert "<error" in (tmp_path / "junit.xml").read_text()
