@@ -77,6 +77,7 @@ CATALOG: tuple[Entry, ...] = (
         "test_secret_kubectl",
         "two registries, two secrets, one pod; drop one secret and that container fails",
         "2: several private registries",
+        True,  # installs the second registry's CA on the node
     ),
     Entry(
         "secret-update",

@@ -87,6 +87,44 @@ def as_seen(event: Any) -> SeenEvent:
     )
 
 
+@dataclass(frozen=True)
+class EventCounts:
+    """How often each of a pod's events had happened at one moment (the kubelet aggregates a
+    repeated event into one object and raises its ``count``)."""
+
+    per_event: dict[str, int]  # event object name -> count
+    per_reason: dict[str, int]  # reason -> sum of counts
+
+    def is_new(self, event: Any) -> bool:
+        """The event happened (again) after this snapshot."""
+        return (event.count or 1) > self.per_event.get(event.metadata.name, 0)
+
+    def reason(self, reason: str) -> int:
+        return self.per_reason.get(reason, 0)
+
+
+def event_counts(core: client.CoreV1Api, namespace: str, pod: Any) -> EventCounts:
+    """Snapshot of the pod's events (by UID): taken before a fix, compared after it."""
+    items: list[Any] = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
+    ).items
+    per_reason: dict[str, int] = {}
+    for e in items:
+        per_reason[e.reason or ""] = per_reason.get(e.reason or "", 0) + (e.count or 1)
+    return EventCounts({e.metadata.name: e.count or 1 for e in items}, per_reason)
+
+
+def event_pattern(message: str | re.Pattern[str] | None, exact: bool) -> str | None:
+    """A search pattern (anywhere after an optional aggregation prefix), or with ``exact`` the
+    literal message, whole and without prefix."""
+    if message is None:
+        return None
+    text = message if isinstance(message, str) else message.pattern
+    if exact:
+        return "^" + re.escape(text) + r"\Z"
+    return EVENT_PREFIX + ".*?" + text
+
+
 def wait_event(
     core: client.CoreV1Api,
     namespace: str,
@@ -94,20 +132,35 @@ def wait_event(
     reason: str,
     message: str | re.Pattern[str] | None = None,
     timeout: float = 60.0,
+    after: EventCounts | None = None,
+    exact: bool = False,
 ) -> SeenEvent:
-    """Until an event about this pod (by UID) has ``reason`` and a matching message."""
-    pattern = (
-        None
-        if message is None
-        else EVENT_PREFIX + ".*?" + (message if isinstance(message, str) else message.pattern)
-    )
+    """Until an event about this pod (by UID) has ``reason`` and a matching message; with
+    ``after``, only an event that happened after that snapshot counts."""
+    pattern = event_pattern(message, exact)
     event, _ = wait_for(
         core.list_namespaced_event,
-        what=f"event {reason} for pod {pod.metadata.name}",
-        done=lambda e: e.reason == reason and _matches(pattern, e.message or ""),
+        what=f"event {reason} for pod {pod.metadata.name}"
+        + (" after the snapshot" if after else ""),
+        done=lambda e: (
+            e.reason == reason
+            and _matches(pattern, e.message or "")
+            and (after is None or after.is_new(e))
+        ),
         describe=lambda e: f"event {e.reason}: {(e.message or '')[:160]}",
         timeout=timeout,
         namespace=namespace,
         field_selector=f"involvedObject.uid={pod.metadata.uid}",
     )
     return as_seen(event)
+
+
+def reasons_seen(core: client.CoreV1Api, namespace: str, pod: Any) -> dict[str, list[str]]:
+    """Every event reason recorded for the pod (by UID), with its messages."""
+    items: list[Any] = core.list_namespaced_event(
+        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
+    ).items
+    seen: dict[str, list[str]] = {}
+    for e in items:
+        seen.setdefault(e.reason or "", []).append(e.message or "")
+    return seen

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from lab.watch import Timeline, wait_for
+from lab.watch import Timeline, WaitTimeout, wait_for
 
 MANIFESTS = Path(__file__).resolve().parent.parent / "fixtures" / "manifests"
 # Reasons after which waiting longer for Running cannot help.
@@ -160,6 +162,89 @@ def pod_events(core: client.CoreV1Api, namespace: str, pod: Any) -> list[Any]:
 def event_time(event: Any) -> Any:
     """Events carry their time in one of three fields, depending on who wrote them."""
     return event.last_timestamp or event.event_time or event.metadata.creation_timestamp
+
+
+GO_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6, "ns": 1e-9}
+
+
+def go_duration(text: str) -> float:
+    """Seconds in a Go duration string as the kubelet's configz prints it ("1m0s", "1.5s")."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Go duration: {text!r}")
+    return sum(float(n) * GO_DURATION_UNITS[u] for n, u in parts)
+
+
+def kubelet_config(core: client.CoreV1Api, node: str) -> dict:
+    """The configuration the node's kubelet really runs with (its /configz, via the API)."""
+    response: Any = core.connect_get_node_proxy_with_path(node, "configz", _preload_content=False)
+    raw = response.data
+    config: dict = json.loads(raw)["kubeletconfig"]
+    return config
+
+
+def kubelet_sync_period(core: client.CoreV1Api, node: str) -> float:
+    """How often the kubelet resyncs each pod (``syncFrequency``), in seconds."""
+    return go_duration(kubelet_config(core, node)["syncFrequency"])
+
+
+def node_kubelet_version(core: client.CoreV1Api, node: str) -> tuple[int, int]:
+    """(major, minor) of the kubelet the node reports in status.nodeInfo.kubeletVersion."""
+    found: Any = core.read_node(node)
+    version = found.status.node_info.kubelet_version
+    match = re.match(r"v?(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"node {node} reports kubelet version {version!r}")
+    return int(match[1]), int(match[2])
+
+
+@dataclass(frozen=True)
+class RunningState:
+    """What would change if the kubelet restarted or re-created a running container."""
+
+    uid: str
+    restarts: tuple[int, ...]
+    container_ids: tuple[str, ...]
+
+    @staticmethod
+    def of(pod: Any) -> RunningState:
+        statuses = pod.status.container_statuses or []
+        return RunningState(
+            pod.metadata.uid,
+            tuple(cs.restart_count for cs in statuses),
+            tuple(cs.container_id or "" for cs in statuses),
+        )
+
+
+def hold_running(core: client.CoreV1Api, namespace: str, pod: Any, seconds: float) -> int:
+    """Watch a running pod for ``seconds``: fail at once if it stops running, is deleted, or
+    its uid, restart count or container ID changes. Returns how many updates were seen."""
+    baseline = RunningState.of(pod)
+    updates = [0]
+
+    def changed(current: Any) -> str | None:
+        updates[0] += 1
+        if current.metadata.deletion_timestamp is not None:
+            return "the pod is being deleted"
+        if not all_running(current):
+            return f"it stopped running: {describe_pod(current)}"
+        now = RunningState.of(current)
+        return None if now == baseline else f"it changed: {baseline} -> {now}"
+
+    try:
+        wait_for(
+            core.list_namespaced_pod,
+            what=f"pod {namespace}/{pod.metadata.name} left alone for {seconds:.0f}s",
+            done=lambda current: False,
+            describe=describe_pod,
+            fail_fast=changed,
+            timeout=seconds,
+            namespace=namespace,
+            field_selector=f"metadata.name={pod.metadata.name}",
+        )
+    except WaitTimeout:
+        return updates[0]
+    raise AssertionError("unreachable: the wait has no done state")
 
 
 __all__ = ["Timeline", "container_views", "pod_events", "pod_manifest", "wait_pod_running"]

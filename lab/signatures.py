@@ -4,6 +4,9 @@ Patterns tolerate the known variants: the `(combined from similar events): ` pre
 `rpc error: code = X desc = ` prefix, "failed to resolve reference" vs "failed to resolve
 image", Go's `tls: failed to verify certificate: ` prefix (Go >= 1.20), and containerd 1.6's
 "401 Unauthorized" vs 2.x's "no basic auth credentials".
+
+Network failures keep separate names (connection refused, DNS, timeout, no route): each has a
+different fix, and a scenario asserts the one it provokes, not "some network problem".
 """
 
 from __future__ import annotations
@@ -62,11 +65,28 @@ SIGNATURES: tuple[Signature, ...] = (
         "push the image or fix the tag in the pod spec",
     ),
     _sig(
-        "unreachable",
-        r"connect: connection refused|no such host|i/o timeout|no route to host|"
-        r"network is unreachable",
-        "the node cannot reach the registry at that address",
-        "check the host and port in the image reference and that the registry runs there",
+        "connection-refused",
+        r"connect: connection refused",
+        "the registry's host answers, but nothing listens at that port",
+        "check the port in the image reference and that the registry runs and listens there",
+    ),
+    _sig(
+        "dns-failure",
+        r"no such host|dial tcp: lookup \S+",  # a lookup that timed out is DNS too
+        "the node cannot resolve the registry's name",
+        "check the host name in the image reference and the node's DNS (/etc/resolv.conf, hosts)",
+    ),
+    _sig(
+        "timeout",
+        r"i/o timeout",
+        "the node's connection to the registry got no answer in time (dropped, filtered, or down)",
+        "check that the registry's address is reachable from the node and no firewall drops it",
+    ),
+    _sig(
+        "no-route",
+        r"no route to host|network is unreachable",
+        "the node has no route to the registry's address",
+        "check the address in the image reference and the node's network and routes",
     ),
     _sig(
         "http-vs-https",

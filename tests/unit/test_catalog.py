@@ -52,3 +52,71 @@ def test_catalogue_ids_are_unique_and_lookup_fails_clearly():
     assert len({e.id for e in CATALOG}) == len(CATALOG)
     with pytest.raises(LabError, match="unknown scenario 'nope'"):
         entry("nope")
+
+
+# Fixtures that change node files: a scenario that reaches one of them is node-level.
+NODE_FIXTURES = {"node", "own_registry"}
+
+
+def _is_fixture(func: ast.FunctionDef) -> bool:
+    for deco in func.decorator_list:
+        target = deco.func if isinstance(deco, ast.Call) else deco
+        if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            return True
+        if isinstance(target, ast.Name) and target.id == "fixture":
+            return True
+    return False
+
+
+def _functions(path: Path) -> list[ast.FunctionDef]:
+    return [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.FunctionDef)]
+
+
+def _params(func: ast.FunctionDef) -> set[str]:
+    return {a.arg for a in func.args.args + func.args.kwonlyargs}
+
+
+def fixtures_reached(func: ast.FunctionDef, local: dict[str, ast.FunctionDef]) -> set[str]:
+    """Every fixture name ``func`` requests, directly or through ``local`` fixtures."""
+    seen: set[str] = set()
+    todo = list(_params(func))
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in local:
+            todo.extend(_params(local[name]))
+    return seen
+
+
+def test_scenarios_that_reach_node_files_are_node_level():
+    conftest = {f.name: f for f in _functions(SCENARIOS / "conftest.py") if _is_fixture(f)}
+    markers = scenario_markers()
+    checked = 0
+    for scenario_id, [(module, function)] in markers.items():
+        funcs = _functions(SCENARIOS / f"{module}.py")
+        local = conftest | {f.name: f for f in funcs if _is_fixture(f)}
+        test = next(f for f in funcs if f.name == function)
+        reached = fixtures_reached(test, local) & NODE_FIXTURES
+        node_level = BY_ID[scenario_id].node_level
+        assert node_level == bool(reached), (
+            f"{scenario_id}: reaches {sorted(reached) or 'no node fixture'} "
+            f"but node_level={node_level}"
+        )
+        checked += 1
+    assert checked == len(CATALOG)
+
+
+def test_fixtures_reached_follows_local_fixtures():
+    tree = ast.parse(
+        "import pytest\n"
+        "@pytest.fixture\ndef setup(own_registry): ...\n"
+        "@pytest.fixture\ndef other(setup): ...\n"
+        "def test_a(scenario, other): ...\n"
+        "def test_b(scenario): ...\n"
+    )
+    funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    local = {k: v for k, v in funcs.items() if _is_fixture(v)}
+    assert "own_registry" in fixtures_reached(funcs["test_a"], local)
+    assert not fixtures_reached(funcs["test_b"], local) & NODE_FIXTURES

@@ -169,7 +169,7 @@ def test_pod_manifest_from_template():
             'rpc error: code = NotFound desc = ...: "reg:5000/lab/busybox:9.9": not found',
             "not-found",
         ),
-        ("dial tcp 172.31.0.9:5000: connect: connection refused", "unreachable"),
+        ("dial tcp 172.31.0.9:5000: connect: connection refused", "connection-refused"),
     ],
 )
 def test_known_messages_are_classified(message, name):
