@@ -38,7 +38,8 @@ unit: venv
 e2e: build
 	$(PY) -m pytest -m e2e
 
-# The full suite, e2e included: what .ci/run calls.
+# The full suite, e2e included: what .ci/run calls. Tests that stop dockerd or reset host
+# sysctls touch only what host-prep started, unless PULL_LAB_DESTRUCTIVE_TESTS=1 (.ci/run).
 test: build test-tools
 	$(PY) -m pytest
 

@@ -3,6 +3,9 @@
 On a machine whose Docker already works nothing is changed. On our Debian machines
 (no engine running, a capability bounding set without CAP_SYS_RESOURCE) this installs
 Debian's docker.io, registers a runc wrapper as dockerd's default runtime and starts dockerd.
+
+A dockerd host-prep starts is recorded (pid, start time, boot), so tests can tell it from a
+daemon the user runs: only the recorded one is ever reloaded or restarted without consent.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -33,6 +36,11 @@ WRAPPER_PATH = Path("/usr/local/sbin/pull-lab-runc")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 DOCKERD_LOG = Path("/var/log/pull-lab-dockerd.log")
 DOCKERD_READY_TIMEOUT = 60.0
+DOCKER_PID_FILE = Path("/var/run/docker.pid")
+# Under /run: the record is gone after a reboot, like the daemon it names.
+DOCKERD_RECORD = Path("/run/pull-lab/dockerd.json")
+# Consent to change (daemon.json, reload) a dockerd that host-prep did not start.
+RECONFIGURE_OPT_IN = "PULL_LAB_RECONFIGURE_DOCKER"
 
 
 @dataclass
@@ -42,6 +50,81 @@ class HostReport:
     def add(self, what: str, out: TextIO) -> None:
         self.changes.append(what)
         print(f"[host-prep] {what}", file=out, flush=True)
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """One process, told apart from a later one that got the same pid."""
+
+    pid: int
+    start_ticks: int  # clock ticks after boot (field 22 of /proc/<pid>/stat)
+    boot_id: str
+    binary: str = ""
+
+    def same_process(self, other: ProcessIdentity | None) -> bool:
+        return other is not None and (self.pid, self.start_ticks, self.boot_id) == (
+            other.pid,
+            other.start_ticks,
+            other.boot_id,
+        )
+
+
+def start_ticks(stat_text: str) -> int:
+    """Field 22 (starttime) of /proc/<pid>/stat; the name in field 2 may hold spaces and ')'."""
+    after_name = stat_text[stat_text.rindex(")") + 2 :].split()
+    return int(after_name[19])  # after_name[0] is field 3 (state)
+
+
+def process_identity(pid: int, proc: Path = Path("/proc")) -> ProcessIdentity | None:
+    """The identity of a running process, or None when no such process exists."""
+    try:
+        ticks = start_ticks((proc / str(pid) / "stat").read_text())
+        boot_id = (proc / "sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        binary = os.readlink(proc / str(pid) / "exe")
+    except OSError:
+        binary = ""  # another user's process: its pid and start time still identify it
+    return ProcessIdentity(pid, ticks, boot_id, binary)
+
+
+def running_dockerd(pid_file: Path = DOCKER_PID_FILE) -> ProcessIdentity | None:
+    """The dockerd named by the daemon's pid file, if that process runs."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return process_identity(pid)
+
+
+def record_dockerd(identity: ProcessIdentity, path: Path = DOCKERD_RECORD) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(identity), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def recorded_dockerd(path: Path = DOCKERD_RECORD) -> ProcessIdentity | None:
+    try:
+        return ProcessIdentity(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def dockerd_started_by_host_prep(
+    record: Path = DOCKERD_RECORD, pid_file: Path = DOCKER_PID_FILE
+) -> ProcessIdentity | None:
+    """The running dockerd if host-prep started it: same pid, start time and boot as recorded."""
+    recorded = recorded_dockerd(record)
+    running = running_dockerd(pid_file)
+    return running if recorded is not None and recorded.same_process(running) else None
+
+
+def may_reconfigure_dockerd(env: dict[str, str] | None = None) -> bool:
+    """Whether host-prep may change the running dockerd: it started it, or the user said so."""
+    env = dict(os.environ) if env is None else env
+    return env.get(RECONFIGURE_OPT_IN) == "1" or dockerd_started_by_host_prep() is not None
 
 
 def missing_capabilities(status_text: str, cap_last_cap: int) -> list[int]:
@@ -174,7 +257,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _wait_for_old_daemon() -> None:
     """A dockerd that is shutting down still holds its pid file: wait for it to exit."""
-    pid_file = Path("/var/run/docker.pid")
+    pid_file = DOCKER_PID_FILE
     try:
         pid = int(pid_file.read_text().strip())
     except (OSError, ValueError):
@@ -212,6 +295,7 @@ def _start_dockerd(report: HostReport, out: TextIO) -> None:
                 f"see {DOCKERD_LOG}",
             )
         if docker_info() is not None:
+            _record_started(proc.pid)
             report.add(f"started dockerd (log: {DOCKERD_LOG})", out)
             return
         time.sleep(0.2)  # polling the new daemon's socket, with a deadline
@@ -220,8 +304,15 @@ def _start_dockerd(report: HostReport, out: TextIO) -> None:
     )
 
 
+def _record_started(pid: int) -> None:
+    identity = process_identity(pid)
+    if identity is None:
+        raise LabError(f"dockerd (pid {pid}) answered but is gone", f"see {DOCKERD_LOG}")
+    record_dockerd(identity)
+
+
 def _reload_dockerd() -> None:
-    pid_file = Path("/var/run/docker.pid")
+    pid_file = DOCKER_PID_FILE
     if not pid_file.exists():
         raise LabError(
             "dockerd runs but its pid file /var/run/docker.pid is missing",
@@ -281,6 +372,14 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
         _apt_install(sorted({HOST_PACKAGES[t] for t in missing_tools}), report, out)
 
     if wrapper_needed:
+        if info is not None and not may_reconfigure_dockerd():
+            # A daemon the user runs: changing its default runtime is the user's call.
+            raise LabError(
+                f"dockerd lacks the {RUNTIME_NAME} runtime privileged kind nodes need here, "
+                "and host-prep did not start that daemon",
+                f"set {RECONFIGURE_OPT_IN}=1 to let host-prep add it to {DAEMON_JSON} "
+                "and reload dockerd, or stop dockerd and rerun host-prep",
+            )
         _install_wrapper(report, out)
         _write_daemon_json(report, out)
         info = docker_info()

@@ -21,8 +21,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.reliability)
             item.add_marker(pytest.mark.e2e)
-    # Restarting Docker stops every container of the session: that test goes last.
-    items.sort(key=lambda item: item.get_closest_marker("restarts_docker") is not None)
+    # The order (the Docker restart last) is set for the whole suite in tests/conftest.py.
 
 
 @dataclass

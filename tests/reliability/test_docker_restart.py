@@ -1,6 +1,10 @@
 """Docker restarted between two runs: host prep brings the daemon back, the next run passes.
 
-Runs last (see conftest): restarting the daemon stops every container of this session."""
+Stopping a dockerd stops every container on it, the user's too. So this stops only the dockerd
+host-prep started and recorded (same pid, start time and boot as in its record), or, with the
+explicit opt-in PULL_LAB_DESTRUCTIVE_TESTS=1 (`.ci/run` sets it on throwaway CI machines),
+whatever dockerd runs. Without either it skips and says why. Runs last (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,42 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from lab.offline.hostprep import docker_info
+from lab.offline.hostprep import (
+    DOCKERD_RECORD,
+    ProcessIdentity,
+    docker_info,
+    dockerd_started_by_host_prep,
+    process_identity,
+    running_dockerd,
+)
+from tests.conftest import DESTRUCTIVE_OPT_IN, destructive_tests_allowed
 
 pytestmark = pytest.mark.restarts_docker
 
 
-def test_run_passes_after_docker_restarts(lab_images, lab_settings, tmp_path):
-    pid_file = Path("/var/run/docker.pid")
-    if not pid_file.exists():
-        pytest.skip("dockerd is not ours to restart here (no /var/run/docker.pid)")
-    pid = int(pid_file.read_text())
-    os.kill(pid, signal.SIGTERM)
+def daemon_to_stop() -> ProcessIdentity:
+    """The dockerd this test may stop, or a skip that says why there is none."""
+    ours = dockerd_started_by_host_prep()
+    if ours is not None:
+        return ours
+    if not destructive_tests_allowed():
+        pytest.skip(
+            f"the running dockerd was not started by host-prep (no matching {DOCKERD_RECORD}): "
+            f"stopping it would stop the user's containers; set {DESTRUCTIVE_OPT_IN}=1 to allow"
+        )
+    running = running_dockerd()
+    assert running is not None, "no running dockerd found through /var/run/docker.pid"
+    return running
+
+
+def test_run_passes_after_docker_restarts(lab_images, lab_settings, tmp_path, record_property):
+    target = daemon_to_stop()
+    record_property("stopped_dockerd", f"pid {target.pid}, started at tick {target.start_ticks}")
+    assert target.same_process(process_identity(target.pid)), "dockerd changed under the test"
+    os.kill(target.pid, signal.SIGTERM)
     deadline = time.monotonic() + 60
     while docker_info() is not None and time.monotonic() < deadline:
         time.sleep(0.5)  # waiting for the daemon we stopped to stop answering
@@ -42,6 +67,9 @@ def test_run_passes_after_docker_restarts(lab_images, lab_settings, tmp_path):
     )
     assert prep.returncode == 0, prep.stderr
     assert "started dockerd" in prep.stderr
+    restarted = dockerd_started_by_host_prep()
+    assert restarted is not None, f"host-prep started dockerd but {DOCKERD_RECORD} does not match"
+    assert not restarted.same_process(target)
     run = subprocess.run(
         [
             sys.executable,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import io
@@ -169,3 +170,25 @@ def test_enable_and_mask_units_like_systemctl(tmp_path):
     link = tmp_path / "etc/systemd/system/multi-user.target.wants/kubelet.service"
     assert link.is_symlink() and str(link.readlink()) == "/etc/systemd/system/kubelet.service"
     assert str((tmp_path / "etc/systemd/system/systemd-binfmt.service").readlink()) == "/dev/null"
+
+
+def test_start_ticks_reads_field_22_even_with_odd_process_names():
+    stat = "12 (a b) c) S 1 " + " ".join(str(i) for i in range(4, 30))
+    assert hostprep.start_ticks(stat) == 21
+
+
+def test_recorded_dockerd_matches_only_the_same_process(tmp_path, monkeypatch):
+    me = hostprep.ProcessIdentity(pid=4242, start_ticks=99, boot_id="b", binary="/usr/sbin/dockerd")
+    monkeypatch.setattr(hostprep, "running_dockerd", lambda pid_file=None: me)
+    record = tmp_path / "dockerd.json"
+    assert hostprep.dockerd_started_by_host_prep(record) is None  # nothing recorded
+    hostprep.record_dockerd(me, record)
+    assert hostprep.dockerd_started_by_host_prep(record) == me
+    hostprep.record_dockerd(dataclasses.replace(me, start_ticks=100), record)  # pid reused
+    assert hostprep.dockerd_started_by_host_prep(record) is None
+
+
+def test_a_foreign_dockerd_is_reconfigured_only_with_consent(monkeypatch):
+    monkeypatch.setattr(hostprep, "dockerd_started_by_host_prep", lambda: None)
+    assert not hostprep.may_reconfigure_dockerd({})
+    assert hostprep.may_reconfigure_dockerd({hostprep.RECONFIGURE_OPT_IN: "1"})
