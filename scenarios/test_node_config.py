@@ -33,7 +33,7 @@ def move_ca_away(scenario, node, host: str, ca_pem: bytes) -> None:
     ca = node.install_ca(host, ca_pem)
     node.changes.move_away(ca)
     scenario.note(
-        "the CA moved away above is the tutorial's step",
+        "move the registry CA away: the tutorial's step, run above on the node",
         f"the tutorial: mv /etc/docker/certs.d/<reg>/ca.crt{{,.bak}} (here: {ca})",
     )
 

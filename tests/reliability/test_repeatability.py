@@ -124,7 +124,12 @@ def test_catalogue_gives_the_same_verdicts_three_ways_and_leaks_no_password(
     assert down.returncode == 0, down.stderr[-2000:]
 
     failed = {label: code for label, code in codes.items() if code != 0}
-    assert failed == {}, f"runs that failed (logs under {d / 'logs'}): {failed}"
+    logs_of_failed = "\n".join(
+        f"--- {run.label} (exit {codes[run.label]}):\n{run.log.read_text(errors='replace')[-3000:]}"
+        for run in (serial, *alone, xdist)
+        if run.label in failed
+    )
+    assert failed == {}, f"runs that failed: {failed}\n{logs_of_failed}"
     by_way = {
         "serial": verdicts(serial.report_dir),
         "alone": {k: v for run in alone for k, v in verdicts(run.report_dir).items()},
