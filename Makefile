@@ -6,7 +6,7 @@ PULL_LAB := $(VENV)/bin/pull-lab
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_CONNECTION_MODE := docker_host
 
-.PHONY: venv host-prep test-tools build up down test unit e2e lint bench lab clean
+.PHONY: venv host-prep test-tools build up down test unit e2e lint bench lab wheel clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +52,15 @@ lint: venv
 	$(VENV)/bin/ruff format --check lab fixtures scenarios tests bench conftest.py
 	$(VENV)/bin/mypy lab
 
+# The wheel users install (scenarios included); tests/integration/test_wheel.py installs one
+# into a fresh venv and runs pull-lab from outside the checkout.
+wheel: venv
+	rm -rf build  # setuptools reuses build/lib: a file removed since must not ship
+	$(PY) -m pip wheel -q --no-deps -w dist .
+
 bench: build
 	$(PY) -m bench warm-cluster -n 3
 	$(PY) -m bench catalogue
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report build dist

@@ -1,6 +1,9 @@
 """`pull-lab`: the lab's front door.
 
 Exit codes: 0 ok, 1 a scenario failed, 2 bad usage or environment.
+
+`run` replays the scenarios through pytest from wherever the package lives: a checkout, or
+site-packages after `pip install`, where `scenarios` is installed beside `lab`.
 """
 
 from __future__ import annotations
@@ -10,11 +13,18 @@ import json
 import sys
 import traceback
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
 from lab.settings import IMAGE_SOURCES, Settings, settings_from_env
 from lab.signals import terminate_like_interrupt
+
+if TYPE_CHECKING:
+    from lab.catalog import Entry
+
+DISTRIBUTION = "registry-pull-lab"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -77,7 +87,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+# Beside `lab` in a checkout and in site-packages alike (pyproject.toml packages both).
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+RUN_CONFIG = Path(__file__).with_name("pytest-run.ini")
+
+
+def version() -> str:
+    """The installed distribution's version; a bare source tree has none."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
@@ -133,6 +153,20 @@ def check_something_ran(scenarios: list[dict] | None) -> None:
         )
 
 
+def scenario_args(entries: Sequence[Entry]) -> list[str]:
+    """pytest's arguments that select ``entries`` from the scenarios beside `lab`, under the
+    run's own configuration (RUN_CONFIG), never one pytest would find above site-packages."""
+    root = SCENARIOS_DIR.parent
+    return [
+        *(f"{SCENARIOS_DIR / e.module}.py::test_{e.id.replace('-', '_')}" for e in entries),
+        "-c",
+        str(RUN_CONFIG),
+        f"--rootdir={root}",
+        # With -c, pytest loads conftest.py files only below the config file's directory.
+        f"--confcutdir={root}",
+    ]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Replay scenarios through pytest (the same fixtures as `make test`), with a report."""
     import os
@@ -146,15 +180,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = [entry(s) for s in args.scenarios] if args.scenarios else list(CATALOG)
     report_dir = Path(args.report_dir)
     check_writable(report_dir)
-    if not SCENARIOS_DIR.is_dir():
+    if not (SCENARIOS_DIR / "__init__.py").is_file():
         raise LabError(
-            f"the scenarios are not at {SCENARIOS_DIR}", "install from a checkout: pip install -e ."
+            f"the scenarios are not at {SCENARIOS_DIR}",
+            f"reinstall {DISTRIBUTION} from its wheel or checkout: its scenarios are missing",
         )
     settings = _settings(args)
     check_run_environment()
     pytest_args = [
-        *(f"{SCENARIOS_DIR / e.module}.py::test_{e.id.replace('-', '_')}" for e in entries),
-        f"--rootdir={SCENARIOS_DIR.parent}",
+        *scenario_args(entries),
         f"--lab-report={report_dir}",
         "--lab-progress",
         "-q",
@@ -168,11 +202,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.images:
         pytest_args.append(f"--lab-images={args.images}")
     if args.keep_cluster:
-        pytest_args.append("--keep-cluster")
+        pytest_args.append("--lab-keep-cluster")
     if (settings.state_dir / "lab.json").exists():
         # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
         os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
-        pytest_args.append("--reuse-cluster")
+        pytest_args.append("--lab-reuse-cluster")
     started = time.time() - 1  # mtimes may be coarser than time.time()
     code = int(pytest.main(pytest_args))
     scenarios = run_outcomes(report_dir, started)
@@ -219,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay how a kubelet pulls from a private TLS + basic-auth registry on kind.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("host-prep", help="install/start Docker and make privileged containers work")

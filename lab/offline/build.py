@@ -23,9 +23,9 @@ from lab.offline.cache import BuildCache, cache_key
 from lab.offline.hostprep import docker_info, prepare_host
 from lab.offline.pipeline import Pipeline, Step, StepResult
 from lab.registry_config import registry_config
+from lab.settings import IMAGE_SOURCES
 from lab.versions import Versions, load_versions
 
-IMAGE_SOURCES = ("offline", "upstream")
 LOCAL_REGISTRY = "pull-lab.local"  # a name no public registry serves; offline images only
 # Bump when a change to the build code changes its output without changing any version.
 RECIPE = "3"

@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lab.settings import DEFAULT_CACHE_DIR
 from lab.signals import shielded
-
-DEFAULT_CACHE_DIR = Path.home() / ".cache" / "registry-pull-lab"
 
 
 def cache_key(*parts: object) -> str:

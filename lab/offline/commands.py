@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab.errors import StepFailed
+from lab.offline import heartbeat
 
 # Lines that say nothing about the cause; the line before them usually does.
 _NOISE = ("exit status", "make: ***", "Error: exit", "error: exit")
@@ -30,6 +31,18 @@ def last_meaningful_line(output: str) -> str:
     return raw[-1].strip()[:400] if raw else "no output"
 
 
+def describe(args: Sequence[str | os.PathLike[str]]) -> str:
+    """A command's name for a heartbeat line: the program and its subcommands, no options or
+    paths (``go mod download``, ``docker load``)."""
+    words = [Path(str(args[0])).name] if args else []
+    for arg in args[1:]:
+        text = str(arg)
+        if isinstance(arg, os.PathLike) or text.startswith("-") or "/" in text or len(words) == 3:
+            break
+        words.append(text)
+    return " ".join(words)
+
+
 def run(
     step: str,
     args: Sequence[str | os.PathLike[str]],
@@ -39,12 +52,15 @@ def run(
     cwd: Path | None = None,
     input: bytes | None = None,
     timeout: float | None = None,
+    doing: str | None = None,
 ) -> str:
     """Run ``args``; on failure raise StepFailed naming ``step`` and the cause.
 
     Output goes to ``log`` (appended) when given, so a long build leaves a full record
-    while the person sees one line.
+    while the person sees one line, and the step's heartbeat says ``doing`` (default: the
+    command's name) until the next command.
     """
+    heartbeat.doing(doing or describe(args))
     full_env = {**os.environ, **(env or {})}
     try:
         proc = subprocess.run(

@@ -115,14 +115,31 @@ def build_rootfs(suite: str, packages: tuple[str, ...], out: Path, log: Path) ->
     step = "debian-rootfs"
     mirrors = host_mirrors(suite)
     root = out / "rootfs"
-    commands.run(step, ["debootstrap", "--variant=minbase", suite, root, mirrors.main], log=log)
+    commands.run(
+        step,
+        ["debootstrap", "--variant=minbase", suite, root, mirrors.main],
+        log=log,
+        doing=f"debootstrap {suite}",
+    )
     (root / "etc/apt/sources.list").write_text(sources_list(mirrors, suite))
     policy = root / "usr/sbin/policy-rc.d"  # no service may start inside the chroot
     policy.write_text("#!/bin/sh\nexit 101\n")
     policy.chmod(0o755)
     with chroot_mounts(root):
-        commands.run(step, ["chroot", root, "apt-get", "update", "-q"], env=APT_ENV, log=log)
-        commands.run(step, ["chroot", root, "apt-get", "upgrade", "-y", "-q"], env=APT_ENV, log=log)
+        commands.run(
+            step,
+            ["chroot", root, "apt-get", "update", "-q"],
+            env=APT_ENV,
+            log=log,
+            doing="apt-get update in the rootfs",
+        )
+        commands.run(
+            step,
+            ["chroot", root, "apt-get", "upgrade", "-y", "-q"],
+            env=APT_ENV,
+            log=log,
+            doing="apt-get upgrade in the rootfs",
+        )
         commands.run(
             step,
             [
@@ -137,12 +154,20 @@ def build_rootfs(suite: str, packages: tuple[str, ...], out: Path, log: Path) ->
             ],
             env=APT_ENV,
             log=log,
+            doing=f"apt-get install of {len(packages)} packages in the rootfs",
         )
-        commands.run(step, ["chroot", root, "apt-get", "clean"], env=APT_ENV, log=log)
+        commands.run(
+            step,
+            ["chroot", root, "apt-get", "clean"],
+            env=APT_ENV,
+            log=log,
+            doing="apt-get clean in the rootfs",
+        )
         versions = commands.run(
             step,
             ["chroot", root, "dpkg-query", "-W", "-f", "${Package} ${Version}\n"],
             log=None,
+            doing="listing the rootfs packages",
         )
     (out / "packages.txt").write_text(versions)
     policy.unlink()
@@ -150,7 +175,12 @@ def build_rootfs(suite: str, packages: tuple[str, ...], out: Path, log: Path) ->
         commands.run(step, ["rm", "-rf", root / junk])
     (root / "var/lib/apt/lists/partial").mkdir(parents=True)
     tar = out / "rootfs.tar"
-    commands.run(step, ["tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", tar, "."], log=log)
+    commands.run(
+        step,
+        ["tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", tar, "."],
+        log=log,
+        doing="packing rootfs.tar",
+    )
     commands.run(step, ["rm", "-rf", root])
     return tar
 

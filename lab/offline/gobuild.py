@@ -29,7 +29,11 @@ def go_version(step: str) -> str:
 def module_dir(step: str, module: str, version: str, log: Path) -> Path:
     """Download one module (zip only, no dependencies) and return its directory."""
     out = commands.run(
-        step, ["go", "mod", "download", "-json", f"{module}@{version}"], log=log, env=GO_ENV
+        step,
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        log=log,
+        env=GO_ENV,
+        doing=f"downloading {module}@{version}",
     )
     info = json.loads(out[out.index("{") :])
     if info.get("Error"):
@@ -89,7 +93,11 @@ def go_install(step: str, module_at_version: str, out: Path, log: Path) -> None:
     bin_dir = out / "bin"
     bin_dir.mkdir(parents=True)
     commands.run(
-        step, ["go", "install", module_at_version], env={**GO_ENV, "GOBIN": str(bin_dir)}, log=log
+        step,
+        ["go", "install", module_at_version],
+        env={**GO_ENV, "GOBIN": str(bin_dir)},
+        log=log,
+        doing=f"building {module_at_version}",
     )
 
 
@@ -112,19 +120,25 @@ def build_kubernetes(versions: Versions, out: Path, log: Path) -> None:
     (src / "go.mod").write_text(kubernetes_wrapper_go_mod(versions, staging))
     packages = [f"k8s.io/kubernetes/cmd/{b}" for b in versions.kubernetes_binaries]
     (src / "tools.go").write_text(tools_go(packages))
-    commands.run(step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log)
+    commands.run(
+        step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log, doing="resolving modules"
+    )
     # The whole graph first: a module the proxy does not serve fails here, in seconds.
-    commands.run(step, ["go", "mod", "download"], cwd=src, env=GO_ENV, log=log)
+    commands.run(
+        step, ["go", "mod", "download"], cwd=src, env=GO_ENV, log=log, doing="downloading modules"
+    )
     bin_dir = out / "bin"
     bin_dir.mkdir()
     ldflags = version_ldflags(versions.kubernetes)
-    for name, pkg in zip(versions.kubernetes_binaries, packages, strict=True):
+    total = len(packages)
+    for i, (name, pkg) in enumerate(zip(versions.kubernetes_binaries, packages, strict=True), 1):
         commands.run(
             step,
             ["go", "build", "-ldflags", ldflags, "-o", str(bin_dir / name), pkg],
             cwd=src,
             env=GO_ENV,
             log=log,
+            doing=f"building {name} ({i}/{total})",
         )
 
 
@@ -150,7 +164,9 @@ def build_etcd(versions: Versions, image_tag: str, out: Path, log: Path) -> None
         'package main\n\nimport (\n\t"os"\n\n'
         f'\t"{versions.etcd_module}/etcdmain"\n)\n\nfunc main() {{ etcdmain.Main(os.Args) }}\n'
     )
-    commands.run(step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log)
+    commands.run(
+        step, ["go", "mod", "tidy"], cwd=src, env=GO_ENV, log=log, doing="resolving modules"
+    )
     bin_dir = out / "bin"
     bin_dir.mkdir()
     commands.run(
@@ -159,6 +175,7 @@ def build_etcd(versions: Versions, image_tag: str, out: Path, log: Path) -> None
         cwd=src,
         env=GO_ENV,
         log=log,
+        doing=f"building etcd {module_version}",
     )
 
 
@@ -173,6 +190,7 @@ def build_pause(out: Path, log: Path) -> None:
         cwd=src,
         env=GO_ENV,
         log=log,
+        doing="building pause",
     )
 
 

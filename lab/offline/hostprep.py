@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lab.errors import LabError
+from lab.offline.heartbeat import Heartbeat
 
 # What the offline build runs on the host, by the Debian package that brings it.
 HOST_PACKAGES = {
@@ -189,13 +190,18 @@ def _apt_install(packages: list[str], report: HostReport, out: TextIO) -> None:
             check=False,
         )
 
-    if not any(Path("/var/lib/apt/lists").glob("*Packages*")):
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
-    proc = install()
-    if proc.returncode != 0:
-        # A stale package list is the usual cause; refresh once and retry.
-        subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+    # docker.io and chromium take a minute or more to fetch and unpack: show life meanwhile.
+    with Heartbeat(f"[host-prep] apt-get install {' '.join(packages)}", out) as beat:
+        if not any(Path("/var/lib/apt/lists").glob("*Packages*")):
+            beat.doing("apt-get update")
+            subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+        beat.doing("installing")
         proc = install()
+        if proc.returncode != 0:
+            # A stale package list is the usual cause; refresh once and retry.
+            beat.doing("apt-get update, then installing again")
+            subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+            proc = install()
     if proc.returncode != 0:
         last = [ln for ln in proc.stdout.splitlines() + proc.stderr.splitlines() if ln.strip()]
         raise LabError(

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lab.errors import StepFailed
-from lab.offline import commands
+from lab.offline import commands, heartbeat
 from lab.offline.archive import DEFAULT_PATH, ImageSpec, write_archive
 
 STEP = "node-image"
@@ -210,6 +210,7 @@ def preload_images(root: Path, archive: Path, workdir: Path, log: Path) -> None:
                 archive,
             ],
             log=log,
+            doing="preloading the control-plane images",
         )
         listed = commands.run(
             STEP, ["ctr", "--address", sock, "--namespace", "k8s.io", "images", "ls", "-q"], log=log
@@ -230,7 +231,10 @@ def load_node_image(
     """Tar the rootfs as one layer and `docker load` it with kind's entrypoint and stop signal."""
     layer = workdir / "rootfs-layer.tar"
     commands.run(
-        STEP, ["tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", layer, "."], log=log
+        STEP,
+        ["tar", "-C", root, "--numeric-owner", "--xattrs", "-cf", layer, "."],
+        log=log,
+        doing="packing the node rootfs",
     )
     spec = ImageSpec(
         refs=refs,
@@ -241,6 +245,7 @@ def load_node_image(
         stop_signal="SIGRTMIN+3",
     )
     read_fd, write_fd = os.pipe()
+    heartbeat.doing("docker load of the node image")
     with subprocess.Popen(
         ["docker", "load"], stdin=read_fd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     ) as loader:

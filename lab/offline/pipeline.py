@@ -1,4 +1,8 @@
-"""A resumable pipeline of named steps, with a progress line and a timing for each."""
+"""A resumable pipeline of named steps, with a progress line and a timing for each.
+
+A step that builds shows life while it runs: a heartbeat line every 15 s saying what it is doing
+and for how long (lab/offline/heartbeat.py), so a six-minute Go build is not one silent line.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from lab.errors import LabError, StepFailed
+from lab.offline.heartbeat import DEFAULT_INTERVAL, Heartbeat
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Pipeline:
     steps: Sequence[Step]
     out: TextIO = field(default_factory=lambda: sys.stderr)
     results: list[StepResult] = field(default_factory=list)
+    heartbeat_seconds: float = DEFAULT_INTERVAL
 
     def _say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -51,7 +57,8 @@ class Pipeline:
                 continue
             self._say(f"{prefix}: building ...")
             try:
-                step.run()
+                with Heartbeat(prefix, self.out, interval=self.heartbeat_seconds):
+                    step.run()
             except LabError:
                 self._say(f"{prefix}: FAILED after {time.monotonic() - t0:.1f}s")
                 raise

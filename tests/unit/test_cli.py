@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lab.catalog import CATALOG
@@ -126,3 +128,28 @@ def test_a_run_with_no_scenario_or_only_skips_is_never_a_success(tmp_path):
     with pytest.raises(LabError, match="every selected scenario was skipped; node-no-ca: no node"):
         check_something_ran(skipped)
     check_something_ran([*skipped, {"id": "registry-catalog", "outcome": "passed"}])
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"pull-lab {version('registry-pull-lab')}\n"
+
+
+def test_run_selects_scenarios_beside_lab_under_its_own_pytest_config():
+    from lab.catalog import entry
+    from lab.cli import RUN_CONFIG, SCENARIOS_DIR, scenario_args
+
+    args = scenario_args([entry("registry-catalog"), entry("node-no-ca")])
+    paths = [a.split("::")[0] for a in args if "::" in a]
+    assert len(paths) == 2 and all(Path(p).is_file() for p in paths)
+    assert all(Path(p).parent == SCENARIOS_DIR for p in paths)
+    # -c: no pytest.ini or pyproject.toml found above site-packages applies to a lab run.
+    assert args[args.index("-c") + 1] == str(RUN_CONFIG) and RUN_CONFIG.is_file()
+    assert "tmp_path_retention_policy = failed" in RUN_CONFIG.read_text(), "keys: failed only"
+    # With -c, conftest.py files load only below its directory unless confcutdir says so.
+    assert f"--rootdir={SCENARIOS_DIR.parent}" in args
+    assert f"--confcutdir={SCENARIOS_DIR.parent}" in args
