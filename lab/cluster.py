@@ -1,8 +1,11 @@
 """The kind cluster: create, reuse, delete; kubeconfig; exec and file copy on the node.
 
-Built on pytest-kind-ng's KindCluster (the maintained fork of pytest-kind) with our own kind
-binary and node image. Its constructor makes a `.pytest-kind/` folder in the working
-directory and its create() passes no environment or timeout, so both are replaced here.
+A plain class over the lab's own `kind` binary and node image. It used to subclass
+pytest-kind-ng's `KindCluster` without calling its constructor: that class makes a
+`.pytest-kind/` folder in the working directory, downloads kind from GitHub when the binary is
+missing and runs `kind create` with no environment (the lab needs
+`KIND_EXPERIMENTAL_DOCKER_NETWORK`), no timeout and no signal shielding, so every method the lab
+used was its own already.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from pytest_kind.cluster import KindCluster
 
 from lab.errors import LabError
 from lab.settings import LABEL
@@ -131,8 +133,26 @@ def remove_network(name: str) -> None:
         _docker("network", "rm", name, check=False)
 
 
-class LabCluster(KindCluster):
-    """A kind cluster on the lab's own network, with state kept outside the repository."""
+@dataclass
+class ExternalCluster:
+    """A cluster brought with a kubeconfig (`--lab-kubeconfig`): API access only, no node
+    access, and never created or deleted by the lab."""
+
+    kubeconfig_path: Path
+    kubectl_path: Path
+    name: str = "external"
+
+    def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        raise LabError("no node access on a cluster brought with --lab-kubeconfig")
+
+
+class LabCluster:
+    """A kind cluster on the lab's own network, with state kept outside the repository.
+
+    >>> cluster = LabCluster(cluster_spec(settings, images))
+    >>> cluster.create()  # or reuse one of that name; writes the kubeconfig
+    >>> cluster.node_exec("crictl", "images")
+    """
 
     def __init__(self, spec: ClusterSpec) -> None:
         self.spec = spec
@@ -142,7 +162,6 @@ class LabCluster(KindCluster):
         self.kubeconfig_path = spec.kubeconfig
         self.kind_path = spec.kind_bin
         self.kubectl_path = spec.kubectl_bin
-        self.platform = "linux"
 
     def _env(self) -> dict[str, str]:
         # kind joins an existing network of this name instead of creating "kind".
@@ -154,7 +173,7 @@ class LabCluster(KindCluster):
         ).stdout
         return self.name in out.split()
 
-    def create(self, config_file: str | Path | None = None) -> None:
+    def create(self) -> None:
         """Create the cluster, or reuse one of the same name; write its kubeconfig."""
         self.path.mkdir(parents=True, exist_ok=True)
         ensure_network(self.spec.network, self.spec.run_id)

@@ -1,11 +1,16 @@
-"""Kubernetes API clients for a kubeconfig, and the waits every run starts with."""
+"""Kubernetes API clients for a kubeconfig, the waits every run starts with, and the
+throwaway namespaces tests and scenarios run in."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from pathlib import Path
 
 from kubernetes import client, config
 
+from lab.settings import LABEL
+from lab.signals import shielded
 from lab.watch import Timeline, wait_for
 
 
@@ -59,3 +64,19 @@ def wait_cluster_usable(api: client.ApiClient, timeout: float = 180.0) -> Timeli
     wait_default_service_account(api, timeout=timeout)
     timeline.note("default service account present")
     return timeline
+
+
+def create_namespace(core: client.CoreV1Api, run_id: str) -> str:
+    """A namespace of its own for one test, labelled with the run; returns its name."""
+    name = f"lab-{uuid.uuid4().hex[:8]}"
+    labels = {LABEL: run_id}  # the one run label, as on pods, containers and networks
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    return name
+
+
+def delete_namespace(core: client.CoreV1Api, name: str) -> None:
+    """Delete it with everything in it (pods, secrets, events); never fails, never cut short."""
+    with shielded(), contextlib.suppress(Exception):
+        core.delete_namespace(name, grace_period_seconds=0)

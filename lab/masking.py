@@ -151,6 +151,10 @@ class Masker:
         if password:
             self._add(encodings(password, user))
 
+    def knows_secrets(self) -> bool:
+        """True once this process registered a password: the lab is in use here."""
+        return self._known.literals is not None
+
     def _add(self, forms: set[str]) -> None:
         with self._lock:
             if forms <= self._secrets:

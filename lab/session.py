@@ -1,25 +1,54 @@
-"""A lab that is up: the cluster plus its seeded registries, as `pull-lab up` leaves it.
+"""One lab's lifetime in one object: build, cluster, registries, node access, cleanup.
 
-The state file (0600, in the cluster's state dir) tells `status` and `down` what was made.
+`pull-lab up` and the pytest fixtures both go through `LabSession`, so a cluster comes up, is
+shared and goes away the same way everywhere:
+
+- the cluster is created (or reused) under a lock; under `pytest -n N` the workers share it:
+  the first creates it, the last one out deletes it (`lab.sharing`);
+- a failure, Ctrl-C or SIGTERM while it comes up removes what this call made;
+- `close()` undoes the rest in reverse order with signals held: trusted CAs off the node,
+  registries stopped, the 0700 key dir removed, the cluster left (and deleted if ours).
+
+>>> with LabSession(settings, user="gw0", key_dir=tmp / "keys") as lab:
+...     registry = lab.registries.start("registry")
+...     lab.cluster().node_exec("crictl", "images")
+
+The state file of `pull-lab up` (0600, in the cluster's state dir) tells `status` and `down`
+what was made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import sys
-from dataclasses import asdict, dataclass
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from lab.cluster import ClusterSpec, LabCluster
+from lab.cluster import (
+    ClusterSpec,
+    ExternalCluster,
+    LabCluster,
+    ensure_network,
+    remove_network,
+)
 from lab.credentials import new_password, register_known
 from lab.errors import LabError
 from lab.kube import api_client, wait_cluster_usable
+from lab.node import NodeChanges, NodeRegistryConfig, Recorder, node_state
 from lab.offline.build import LabImages, build_all
 from lab.offline.cache import BuildCache
 from lab.pki import LabPKI, write_private
 from lab.registry import LabRegistry, RegistrySpec, seed
 from lab.settings import Settings
+from lab.sharing import SharedUse, file_lock
+from lab.signals import shielded
+
+Cluster = LabCluster | ExternalCluster
 
 SEED_REPO = "lab/busybox"
 SEED_TAG = "1.0"
@@ -77,10 +106,88 @@ def _register_saved_credentials(path: Path) -> None:
         register_known(str(creds.get("username") or ""), str(creds["password"]))
 
 
+class NoNodeAccess(LabError):
+    """The cluster was brought with a kubeconfig: the lab cannot touch its node."""
+
+
+@dataclass
+class Registries:
+    """Starts registries on the cluster's network; `stop_all` stops every one it started."""
+
+    settings: Settings
+    images: LabImages
+    pki: LabPKI
+    workdir: Path
+    started: list[LabRegistry] = field(default_factory=list)
+
+    def start(self, purpose: str, **spec_kwargs: Any) -> LabRegistry:
+        """A running registry named after the run and ``purpose``, with a fresh password for
+        ``foo`` unless ``users=`` says otherwise (those passwords are masked all the same)."""
+        suffix = uuid.uuid4().hex[:6]
+        name = f"{self.settings.cluster_name}-{purpose}-{suffix}"
+        users = spec_kwargs.pop("users", None) or {"foo": new_password("foo")}
+        for user, password in users.items():
+            register_known(user, password)  # a caller's own password: masked all the same
+        spec = RegistrySpec(
+            name=name,
+            image=self.images.registry_image,
+            network=self.settings.network_name,
+            run_id=self.settings.run_id,
+            users=users,
+            **spec_kwargs,
+        )
+        registry = LabRegistry(spec, self.pki, self.workdir / name)
+        registry.start()
+        self.started.append(registry)
+        return registry
+
+    def seed(self, registry: LabRegistry, repo: str = SEED_REPO, tag: str = SEED_TAG) -> str:
+        """Push the lab's workload image as ``repo:tag``; returns its digest."""
+        return seed(registry, self.images.workload_image, repo, tag)
+
+    def push_fresh(self, registry: LabRegistry, repo: str = SEED_REPO) -> str:
+        """Push the workload under a tag no node has seen, so every pull really goes to the
+        registry; returns the image reference."""
+        tag = f"t-{uuid.uuid4().hex[:10]}"
+        self.seed(registry, repo, tag)
+        return f"{registry.spec.host}/{repo}:{tag}"
+
+    def stop_all(self) -> None:
+        with shielded():
+            while self.started:
+                self.started.pop().stop()
+
+
 class LabSession:
-    def __init__(self, settings: Settings, out: TextIO = sys.stderr) -> None:
+    """The lab for one process: built images, the (shared) cluster, registries and cleanup.
+
+    ``user`` names this process among those sharing the cluster (an xdist worker id);
+    ``key_dir`` is where registry keys go (0700, removed by ``close``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        out: TextIO = sys.stderr,
+        user: str = "main",
+        key_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.out = out
+        self.user = user
+        self.key_dir = key_dir or settings.state_dir / f"keys-{user}"
+        self._images: LabImages | None = None
+        self._cluster: Cluster | None = None
+        self._pki: LabPKI | None = None
+        self._registries: Registries | None = None
+        # Everything made here is undone in reverse order, even when one undo fails.
+        self._undo = contextlib.ExitStack()
+
+    def __enter__(self) -> LabSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def state_file(self) -> Path:
@@ -89,11 +196,163 @@ class LabSession:
     def _say(self, text: str) -> None:
         print(f"[up] {text}", file=self.out, flush=True)
 
+    # ---- what a run needs, made on first use -------------------------------------------
+    def build(self) -> LabImages:
+        """Everything built, or found in the cache."""
+        if self._images is None:
+            self._images, _ = build_all(
+                self.settings.images, BuildCache(self.settings.cache_dir), out=self.out
+            )
+        return self._images
+
+    def cluster(self) -> Cluster:
+        """The session's cluster, usable; with ``settings.kubeconfig``, that cluster instead.
+        Left (and deleted if this run made it and nobody else uses it) by ``close``."""
+        if self._cluster is None:
+            images = self.build()
+            if self.settings.kubeconfig is not None:
+                self._cluster = ExternalCluster(self.settings.kubeconfig, images.kubectl_bin)
+            else:
+                self._cluster = self._join(images, register=True)
+        return self._cluster
+
+    @property
+    def pki(self) -> LabPKI:
+        if self._pki is None:
+            self._pki = LabPKI.create()
+        return self._pki
+
+    @property
+    def registries(self) -> Registries:
+        """The factory for this run's registries; all of them stop at ``close``."""
+        if self._registries is None:
+            cluster = self.cluster()
+            self.key_dir.mkdir(parents=True, exist_ok=True)
+            self.key_dir.chmod(0o700)
+            self._undo.callback(shutil.rmtree, self.key_dir, ignore_errors=True)
+            # Registries live on the cluster's network; a cluster brought with a kubeconfig
+            # has none of ours, so they get a network of their own (reachable from here only).
+            network = self.settings.network_name
+            if isinstance(cluster, ExternalCluster) and ensure_network(
+                network, self.settings.run_id
+            ):
+                self._undo.callback(remove_network, network)
+            factory = Registries(self.settings, self.build(), self.pki, self.key_dir / "registries")
+            self._undo.callback(factory.stop_all)
+            self._registries = factory
+        return self._registries
+
+    def trusted_registry(self, purpose: str) -> LabRegistry:
+        """A registry whose CA the node trusts (for its host only) until ``close``: for
+        scenarios whose credentials come from pull secrets, so only this CA is shared state."""
+        cluster = self._node_cluster()
+        registry = self.registries.start(purpose)
+        with self.node_lock():
+            config = NodeRegistryConfig(NodeChanges(cluster))
+            config.install_ca(registry.spec.host, self.pki.ca_pem)
+
+        def untrust() -> None:
+            with self.node_lock():
+                config.restore()
+
+        self._undo.callback(untrust)
+        return registry
+
+    # ---- the node ------------------------------------------------------------------------
+    def node_lock(self, shared: bool = False) -> contextlib.AbstractContextManager[None]:
+        """A readers-writer lock on the node, across processes: whoever changes node files or
+        restarts the kubelet holds it alone; everything else that uses the node shares it."""
+        # In the cluster's state dir: it goes when the cluster is deleted.
+        return file_lock(self.settings.state_dir / "node.lock", shared)
+
+    def _node_cluster(self) -> LabCluster:
+        cluster = self.cluster()
+        if isinstance(cluster, ExternalCluster):
+            raise NoNodeAccess("a cluster brought with --lab-kubeconfig gives no node access")
+        return cluster
+
+    @contextlib.contextmanager
+    def changing_node(self, recorder: Recorder | None = None) -> Iterator[NodeRegistryConfig]:
+        """The node's registry config for one block; every change is undone when it ends, and
+        the node's registry files and services must then be as they were before.
+
+        Hold ``node_lock()`` around it. Each change (undo included) goes to ``recorder`` as
+        the command that ran on the node."""
+        cluster = self._node_cluster()
+        before = node_state(cluster)
+        config = NodeRegistryConfig(NodeChanges(cluster, recorder=recorder, name=cluster.spec.node))
+        try:
+            yield config
+        finally:
+            errors = config.restore()
+        if errors:
+            raise LabError("node changes not undone: " + "; ".join(errors))
+        after = node_state(cluster)
+        if after != before:
+            raise LabError(
+                f"node state leaked out of the test:\nbefore:\n{before}\nafter:\n{after}"
+            )
+
+    # ---- the end -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Undo everything this session made, in reverse order; signals wait until it is done."""
+        with shielded():
+            self._undo.close()
+
+    # ---- sharing the cluster between processes -------------------------------------------
+    def _shared_use(self) -> SharedUse:
+        cache, name = self.settings.cache_dir, self.settings.cluster_name
+        return SharedUse(
+            cache / f".cluster-{name}.lock", cache / f".cluster-{name}.users", self.user
+        )
+
+    def _join(self, images: LabImages, register: bool) -> LabCluster:
+        """Create the cluster (or reuse one of that name) under the lock, and make it usable.
+
+        A failure, Ctrl-C or SIGTERM while it comes up deletes a cluster this call made. With
+        ``register`` this process counts as a user and ``close`` leaves it."""
+        cluster = LabCluster(cluster_spec(self.settings, images))
+        use = self._shared_use()
+        with use.locked():
+            existed = cluster.exists()
+            # A cluster this same run made (another xdist worker) counts as ours, not as
+            # "existing": the last user out deletes it.
+            ours = not existed or bool(use.users())
+            try:
+                cluster.create()
+                if images.source == "upstream" and not existed:
+                    cluster.load_image(images.preloaded_image)  # the official node has no lab image
+                wait_cluster_usable(api_client(cluster.kubeconfig_path))
+            except BaseException:
+                if not existed:
+                    with shielded():
+                        cluster.delete()
+                        remove_network(self.settings.network_name)
+                        use.forget()
+                raise
+            if register and ours:
+                use.join()
+        if register:
+            self._undo.callback(self._leave, cluster, use, ours)
+        elif not use.users():
+            use.lock_path.unlink(missing_ok=True)  # `pull-lab up` leaves no lock file behind
+        return cluster
+
+    def _leave(self, cluster: LabCluster, use: SharedUse, ours: bool) -> None:
+        """The last user out deletes a cluster this run made (unless told to keep it)."""
+        with shielded():
+            with use.locked():
+                if not use.leave():
+                    return
+                if ours and not self.settings.keep_cluster and not self.settings.reuse_cluster:
+                    cluster.delete()
+                    remove_network(self.settings.network_name)
+            use.lock_path.unlink(missing_ok=True)  # the last user out removes the lock file too
+
+    # ---- `pull-lab up`: a lab that stays ---------------------------------------------------
     def up(self) -> dict:
         """Build, create the cluster and registries; on any failure remove what this call made."""
-        images, _ = build_all(
-            self.settings.images, BuildCache(self.settings.cache_dir), out=self.out
-        )
+        images = self.build()
         cluster = LabCluster(cluster_spec(self.settings, images))
         existed = cluster.exists()
         if existed and self.state_file.exists():
@@ -103,7 +362,7 @@ class LabSession:
                 return state
         self._say(f"cluster {cluster.name}: " + ("reusing" if existed else "creating"))
         try:
-            return self._up(cluster, images)
+            return self._up(images)
         except BaseException:
             if not existed:
                 from lab.cleanup import remove_lab_resources
@@ -111,11 +370,9 @@ class LabSession:
                 remove_lab_resources(self.settings, out=self.out)
             raise
 
-    def _up(self, cluster: LabCluster, images: LabImages) -> dict:
-        cluster.create()
-        if images.source == "upstream":
-            cluster.load_image(images.preloaded_image)  # the official node has no lab image
-        wait_cluster_usable(api_client(cluster.kubeconfig_path))
+    def _up(self, images: LabImages) -> dict:
+        # Not a user of the cluster: it stays up until `pull-lab down`.
+        cluster = self._join(images, register=False)
         self._say(f"cluster {cluster.name}: node Ready, default service account present")
         pki = LabPKI.create()
         registries = []

@@ -14,8 +14,8 @@ import pytest
 import requests
 from kubernetes import client
 
-from lab.expect import wait_waiting
 from lab.kube import api_client
+from lab.waits import wait_waiting
 
 pytestmark = pytest.mark.e2e
 

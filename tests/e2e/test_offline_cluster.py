@@ -10,9 +10,10 @@ from kubernetes import client
 
 from lab.cluster import LabCluster, remove_network
 from lab.kube import api_client, wait_cluster_usable
-from lab.pods import container_views, pod_events, pod_manifest, wait_pod_running
+from lab.pods import container_views, pod_events, pod_manifest
 from lab.session import cluster_spec
 from lab.settings import LABEL, Settings
+from lab.waits import wait_pod_running
 
 pytestmark = pytest.mark.e2e
 

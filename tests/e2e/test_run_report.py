@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.plugin import in_ci
+from lab.settings import in_ci
 
 pytestmark = pytest.mark.e2e
 

@@ -73,7 +73,7 @@ def xdist_run(d: Path) -> Run:
     args = (
         *("-m", "pytest", "-n", "2", "scenarios", "--lab-report", str(out)),
         *("--junitxml", str(out / "junit-pytest.xml"), "-rA"),
-        *("--basetemp", str(out / "tmp"), "-p", "no:cacheprovider", "--reuse-cluster"),
+        *("--basetemp", str(out / "tmp"), "-p", "no:cacheprovider", "--lab-reuse-cluster"),
     )
     return Run("xdist", args, out, d / "logs" / "xdist.out")
 

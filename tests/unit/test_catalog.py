@@ -55,7 +55,7 @@ def test_catalogue_ids_are_unique_and_lookup_fails_clearly():
 
 
 # Fixtures that change node files: a scenario that reaches one of them is node-level.
-NODE_FIXTURES = {"node", "own_registry"}
+NODE_FIXTURES = {"lab_node", "lab_own_registry"}
 
 
 def _is_fixture(func: ast.FunctionDef) -> bool:
@@ -111,12 +111,12 @@ def test_scenarios_that_reach_node_files_are_node_level():
 def test_fixtures_reached_follows_local_fixtures():
     tree = ast.parse(
         "import pytest\n"
-        "@pytest.fixture\ndef setup(own_registry): ...\n"
+        "@pytest.fixture\ndef setup(lab_own_registry): ...\n"
         "@pytest.fixture\ndef other(setup): ...\n"
-        "def test_a(scenario, other): ...\n"
-        "def test_b(scenario): ...\n"
+        "def test_a(lab_scenario, other): ...\n"
+        "def test_b(lab_scenario): ...\n"
     )
     funcs = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     local = {k: v for k, v in funcs.items() if _is_fixture(v)}
-    assert "own_registry" in fixtures_reached(funcs["test_a"], local)
+    assert "lab_own_registry" in fixtures_reached(funcs["test_a"], local)
     assert not fixtures_reached(funcs["test_b"], local) & NODE_FIXTURES

@@ -11,6 +11,7 @@ import pytest
 from cryptography import x509
 
 from lab.cluster import ClusterSpec, kind_config, pick_subnet
+from lab.dockerconfig import auth_entry, dockercfg, dockerconfigjson
 from lab.errors import LabError
 from lab.masking import MASK, Masker
 from lab.pki import LabPKI, certs_d_files, hosts_toml, write_private
@@ -18,8 +19,9 @@ from lab.pods import pod_manifest
 from lab.push import PreparedImage, _blob, gzip_deterministic
 from lab.registry import free_address, htpasswd, network_address
 from lab.registry_config import registry_config
-from lab.secrets import auth_entry, dockercfg, dockerconfigjson, secret_manifest
+from lab.secrets import secret_manifest
 from lab.settings import Settings, settings_from_env
+from lab.sharing import SharedUse
 from lab.signatures import classify
 
 # Messages seen from containerd 1.6 on the lab's kind node (crictl pull / kubelet events).
@@ -259,3 +261,31 @@ def test_doctor_reads_credential_keys_like_the_kubelet(key, host):
     from lab.doctor import key_host
 
     assert key_host(key) == host
+
+
+def _use(tmp_path, me: str) -> SharedUse:
+    return SharedUse(tmp_path / ".cluster-x.lock", tmp_path / ".cluster-x.users", me)
+
+
+def test_the_last_user_out_of_a_shared_cluster_is_told_so(tmp_path):
+    gw0, gw1 = _use(tmp_path, "gw0"), _use(tmp_path, "gw1")
+    for use in (gw0, gw1):
+        with use.locked():
+            use.join()
+    assert gw0.users() == {"gw0", "gw1"}
+
+    with gw0.locked():
+        first_out_is_last = gw0.leave()
+    with gw1.locked():
+        second_out_is_last = gw1.leave()
+
+    assert (first_out_is_last, second_out_is_last) == (False, True)
+    assert not gw1.users_path.exists()
+
+
+def test_leaving_without_having_joined_is_last_when_nobody_uses_it(tmp_path):
+    use = _use(tmp_path, "main")  # a cluster that existed before: never joined
+    with use.locked():
+        assert use.leave() is True
+    use.forget()
+    assert list(tmp_path.iterdir()) == []

@@ -18,11 +18,11 @@ LEAK = "node changes not undone: /etc/containerd/certs.d/reg:5000/ca.crt still m
 SECRET = "plabpw-outcomes-0123456789abcdef"
 
 SCENARIOS = f'''
-import json
-
 import pytest
 
+from fixtures.reporting import record_result
 from lab.masking import MASKER
+from lab.results import ScenarioResult
 
 MASKER.add_password({SECRET!r}, "foo")  # registered where it is made, as the lab does
 
@@ -38,26 +38,26 @@ def broken_setup():
     raise RuntimeError("registry did not start")
 
 
-def recorded(sid):
+def recorded(request, sid):
     """What a scenario records during its call: it passed, as far as the call knows."""
-    return json.dumps({{
+    record_result(request.config, ScenarioResult.from_dict({{
         "id": sid, "title": sid, "tutorial": "t", "node_level": True, "outcome": "passed",
         "kubernetes": "v1.34.4", "seconds": 1.0, "expected": [], "observed": [],
         "differences": [], "timings": {{}}, "events": [], "transcript": [],
-    }})
+    }}))
 
 
-def test_node_no_ca(node, record_property):
-    record_property("scenario", recorded("node-no-ca"))
+def test_node_no_ca(node, request):
+    recorded(request, "node-no-ca")
 
 
-def test_wrong_password(record_property):
-    record_property("scenario", recorded("wrong-password"))
+def test_wrong_password(request):
+    recorded(request, "wrong-password")
     assert "401" == "200", "secret holds {SECRET}"
 
 
-def test_registry_catalog(record_property):
-    record_property("scenario", recorded("registry-catalog"))
+def test_registry_catalog(request):
+    recorded(request, "registry-catalog")
 
 
 def test_tag_not_found(broken_setup):
