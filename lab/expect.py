@@ -1,7 +1,10 @@
-"""Assertions on what the kubelet did: container status first, events second.
+"""What the kubelet did, read back the way a scenario checks it: container status first,
+events second.
 
-Status is the primary oracle (events are best effort); both are waited for through the watch
-API, and a mismatch says what was expected, what was seen, and the timeline that led there.
+Status is the primary oracle; events are best effort (the kubelet aggregates repeats into one
+object with a ``count``, and may prefix a message with ``(combined from similar events): ``),
+so event messages are matched tolerantly and counted per reason. Waiting for either is
+``lab.waits``'s job; this module only reads and matches.
 """
 
 from __future__ import annotations
@@ -13,54 +16,15 @@ from typing import Any
 from kubernetes import client
 
 from lab.pods import ContainerView, container_views, describe_pod
-from lab.watch import Timeline, wait_for
 
 EVENT_PREFIX = r"^(?:\(combined from similar events\): )?"
 
 
-def _matches(pattern: str | re.Pattern[str] | None, text: str) -> bool:
+def matches(pattern: str | re.Pattern[str] | None, text: str) -> bool:
+    """``pattern`` found anywhere in ``text`` (None matches everything)."""
     if pattern is None:
         return True
     return bool(re.search(pattern, text, re.S))
-
-
-def wait_waiting(
-    core: client.CoreV1Api,
-    namespace: str,
-    name: str,
-    reason: str,
-    container: str | None = None,
-    message: str | re.Pattern[str] | None = None,
-    timeout: float = 90.0,
-) -> tuple[Any, Timeline]:
-    """Until a container waits with ``reason`` (and a message matching ``message``).
-
-    Fails fast when the container runs instead: a pull that was meant to fail succeeded.
-    """
-
-    def hit(pod: Any) -> bool:
-        return any(
-            v.state == "waiting" and v.reason == reason and _matches(message, v.message)
-            for v in container_views(pod)
-            if container is None or v.name == container
-        )
-
-    def ran(pod: Any) -> str | None:
-        for v in container_views(pod):
-            if (container is None or v.name == container) and v.state == "running":
-                return f"container {v.name} is Running: the pull succeeded"
-        return None
-
-    return wait_for(
-        core.list_namespaced_pod,
-        what=f"pod {namespace}/{name} waiting with {reason}",
-        done=hit,
-        describe=describe_pod,
-        fail_fast=ran,
-        timeout=timeout,
-        namespace=namespace,
-        field_selector=f"metadata.name={name}",
-    )
 
 
 def view_of(pod: Any, container: str | None = None) -> ContainerView:
@@ -103,15 +67,30 @@ class EventCounts:
         return self.per_reason.get(reason, 0)
 
 
+def _pod_events(core: client.CoreV1Api, namespace: str, pod: Any, reason: str = "") -> list[Any]:
+    selector = f"involvedObject.uid={pod.metadata.uid}" + (f",reason={reason}" if reason else "")
+    items: list[Any] = core.list_namespaced_event(namespace, field_selector=selector).items
+    return items
+
+
 def event_counts(core: client.CoreV1Api, namespace: str, pod: Any) -> EventCounts:
     """Snapshot of the pod's events (by UID): taken before a fix, compared after it."""
-    items: list[Any] = core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
-    ).items
+    items = _pod_events(core, namespace, pod)
     per_reason: dict[str, int] = {}
     for e in items:
         per_reason[e.reason or ""] = per_reason.get(e.reason or "", 0) + (e.count or 1)
     return EventCounts({e.metadata.name: e.count or 1 for e in items}, per_reason)
+
+
+def failed_count(core: client.CoreV1Api, namespace: str, pod: Any) -> int:
+    """How many failed pulls the kubelet has reported for this pod so far."""
+    items = _pod_events(core, namespace, pod, reason="Failed")
+    return sum(e.count or 1 for e in items if is_failed_pull(e))
+
+
+def is_failed_pull(event: Any) -> bool:
+    """A Failed event about a pull (not the `Error: ErrImagePull` that follows it)."""
+    return (event.message or "").startswith("Failed to pull image")
 
 
 def event_pattern(message: str | re.Pattern[str] | None, exact: bool) -> str | None:
@@ -125,42 +104,9 @@ def event_pattern(message: str | re.Pattern[str] | None, exact: bool) -> str | N
     return EVENT_PREFIX + ".*?" + text
 
 
-def wait_event(
-    core: client.CoreV1Api,
-    namespace: str,
-    pod: Any,
-    reason: str,
-    message: str | re.Pattern[str] | None = None,
-    timeout: float = 60.0,
-    after: EventCounts | None = None,
-    exact: bool = False,
-) -> SeenEvent:
-    """Until an event about this pod (by UID) has ``reason`` and a matching message; with
-    ``after``, only an event that happened after that snapshot counts."""
-    pattern = event_pattern(message, exact)
-    event, _ = wait_for(
-        core.list_namespaced_event,
-        what=f"event {reason} for pod {pod.metadata.name}"
-        + (" after the snapshot" if after else ""),
-        done=lambda e: (
-            e.reason == reason
-            and _matches(pattern, e.message or "")
-            and (after is None or after.is_new(e))
-        ),
-        describe=lambda e: f"event {e.reason}: {(e.message or '')[:160]}",
-        timeout=timeout,
-        namespace=namespace,
-        field_selector=f"involvedObject.uid={pod.metadata.uid}",
-    )
-    return as_seen(event)
-
-
 def reasons_seen(core: client.CoreV1Api, namespace: str, pod: Any) -> dict[str, list[str]]:
     """Every event reason recorded for the pod (by UID), with its messages."""
-    items: list[Any] = core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
-    ).items
     seen: dict[str, list[str]] = {}
-    for e in items:
+    for e in _pod_events(core, namespace, pod):
         seen.setdefault(e.reason or "", []).append(e.message or "")
     return seen

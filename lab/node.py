@@ -12,13 +12,13 @@ may be a key.
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lab.dockerconfig import config_json
 from lab.errors import LabError
 from lab.pki import CERTS_D
 from lab.signals import shielded
@@ -155,10 +155,6 @@ def certs_dir(host: str) -> str:
     return f"{CERTS_D}/{host}"
 
 
-def docker_config_json(auths: dict[str, dict]) -> bytes:
-    return json.dumps({"auths": auths}, indent=2).encode()
-
-
 @dataclass
 class NodeRegistryConfig:
     """CA, client pair and kubelet credentials for registries, on the node."""
@@ -204,7 +200,7 @@ class NodeRegistryConfig:
     # ---- credentials ----------------------------------------------------------------------
     def set_credentials(self, auths: dict[str, dict], path: str = KUBELET_CONFIG_JSON) -> None:
         self.credentials_touched = True
-        self.changes.write(path, docker_config_json(auths), mode=0o600)
+        self.changes.write(path, config_json(auths, indent=2), mode=0o600)
 
     def remove_credentials(self, path: str = KUBELET_CONFIG_JSON) -> bool:
         moved = self.changes.move_away(path)

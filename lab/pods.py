@@ -1,27 +1,19 @@
-"""The tutorial's pods from templates, and waits on what their containers are doing."""
+"""The tutorial's pods, and views of what they are doing: container states in the words of
+their status, and the events about them. Waiting on them is ``lab.waits``'s job."""
 
 from __future__ import annotations
 
 import json
 import re
-import string
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
-from lab.watch import Timeline, WaitTimeout, wait_for
+from lab.settings import LABEL
 
-MANIFESTS = Path(__file__).resolve().parent.parent / "fixtures" / "manifests"
 # Reasons after which waiting longer for Running cannot help.
 PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
-
-
-def render(template: str, **values: object) -> dict:
-    text = (MANIFESTS / template).read_text()
-    return yaml.safe_load(string.Template(text).substitute({k: str(v) for k, v in values.items()}))
 
 
 def pod_manifest(
@@ -34,15 +26,22 @@ def pod_manifest(
     extra_containers: tuple[tuple[str, str], ...] = (),
     container: str | None = None,
 ) -> dict:
-    """The tutorial's pod; ``container`` defaults to the pod's name (the tutorial's is "nginx")."""
-    pod = render(
-        "pod.yaml",
-        name=name,
-        image=image,
-        run_id=run_id,
-        pull_policy=pull_policy,
-        container=container or name,
-    )
+    """The tutorial's pod (nginx-registry*): one container from a private registry, labelled
+    with the run; ``container`` defaults to the pod's name (the tutorial's is "nginx").
+
+    >>> pod_manifest("nginx-registry", "reg:5000/lab/nginx:1.7.9", run_id=run.run_id)
+    """
+    pod: dict = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name, LABEL: run_id}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {"name": container or name, "image": image, "imagePullPolicy": pull_policy}
+            ],
+        },
+    }
     for cname, cimage in extra_containers:
         pod["spec"]["containers"].append(
             {"name": cname, "image": cimage, "imagePullPolicy": pull_policy}
@@ -101,39 +100,6 @@ def pull_failure(pod: Any) -> str | None:
         if v.reason in PULL_FAILURES:
             return f"container {v.name}: {v.reason}: {v.message}"
     return None
-
-
-def wait_pod_running(
-    core: client.CoreV1Api,
-    namespace: str,
-    name: str,
-    timeout: float = 120.0,
-    recovering: bool = False,
-):
-    """Running, or fail at the first pull failure with its message.
-
-    A ``recovering`` pod is expected to pass through pull failures on its way to Running.
-    A failure right after the kubelet could not yet read an existing pull secret is not final
-    either: the kubelet's secret cache gives up after a second (slow API server, a kubelet
-    just restarted) and the next attempt, after back-off, has the secret.
-    """
-
-    def final_failure(pod: Any) -> str | None:
-        reason = pull_failure(pod)
-        if reason and secret_not_yet_synced(core, namespace, pod):
-            return None
-        return reason
-
-    return wait_for(
-        core.list_namespaced_pod,
-        what=f"pod {namespace}/{name} Running",
-        done=all_running,
-        describe=describe_pod,
-        fail_fast=(lambda pod: None) if recovering else final_failure,
-        timeout=timeout,
-        namespace=namespace,
-        field_selector=f"metadata.name={name}",
-    )
 
 
 def secret_not_yet_synced(core: client.CoreV1Api, namespace: str, pod: Any) -> bool:
@@ -214,37 +180,3 @@ class RunningState:
             tuple(cs.restart_count for cs in statuses),
             tuple(cs.container_id or "" for cs in statuses),
         )
-
-
-def hold_running(core: client.CoreV1Api, namespace: str, pod: Any, seconds: float) -> int:
-    """Watch a running pod for ``seconds``: fail at once if it stops running, is deleted, or
-    its uid, restart count or container ID changes. Returns how many updates were seen."""
-    baseline = RunningState.of(pod)
-    updates = [0]
-
-    def changed(current: Any) -> str | None:
-        updates[0] += 1
-        if current.metadata.deletion_timestamp is not None:
-            return "the pod is being deleted"
-        if not all_running(current):
-            return f"it stopped running: {describe_pod(current)}"
-        now = RunningState.of(current)
-        return None if now == baseline else f"it changed: {baseline} -> {now}"
-
-    try:
-        wait_for(
-            core.list_namespaced_pod,
-            what=f"pod {namespace}/{pod.metadata.name} left alone for {seconds:.0f}s",
-            done=lambda current: False,
-            describe=describe_pod,
-            fail_fast=changed,
-            timeout=seconds,
-            namespace=namespace,
-            field_selector=f"metadata.name={pod.metadata.name}",
-        )
-    except WaitTimeout:
-        return updates[0]
-    raise AssertionError("unreachable: the wait has no done state")
-
-
-__all__ = ["Timeline", "container_views", "pod_events", "pod_manifest", "wait_pod_running"]

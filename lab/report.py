@@ -17,6 +17,8 @@ from xml.etree import ElementTree as ET
 
 from lab.errors import LabError
 from lab.masking import mask
+from lab.results import OUTCOMES, PodEvent, ScenarioResult
+from lab.transcript import TranscriptStep
 
 TIMELINE_REASONS = (
     "Scheduled",
@@ -76,13 +78,10 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-OUTCOMES = ("passed", "failed", "error", "skipped")
-
-
-def summary(results: Sequence[dict]) -> dict[str, int]:
+def summary(results: Sequence[ScenarioResult]) -> dict[str, int]:
     counts = dict.fromkeys(OUTCOMES, 0)
     for r in results:
-        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
     return counts
 
 
@@ -109,14 +108,13 @@ def _prefixed(prefix: str, text: str) -> list[str]:
     return [f"{prefix}{line}".rstrip() for line in text.splitlines()]
 
 
-def step_text(step: dict) -> str:
+def step_text(step: TranscriptStep) -> str:
     """One step in console form; the four kinds look different so nothing narrated can pass
     for output (lab/transcript.py says what each kind holds)."""
-    kind = step.get("kind") or "command"
-    command, output = step.get("command") or "", step.get("output") or ""
+    kind, command, output = step.kind, step.command, step.output
     if kind == "note":
-        return "\n".join([f"# note (not run): {step['title']}", *_prefixed("#   ", output)])
-    lines = [f"# {step['title']}"]
+        return "\n".join([f"# note (not run): {step.title}", *_prefixed("#   ", output)])
+    lines = [f"# {step.title}"]
     if kind == "http":
         lines += [*_prefixed("> ", command), *_prefixed("< ", output)]
     elif kind == "file":
@@ -127,17 +125,16 @@ def step_text(step: dict) -> str:
     return "\n".join(lines)
 
 
-def transcript_text(steps: Sequence[dict]) -> str:
+def transcript_text(steps: Sequence[TranscriptStep]) -> str:
     """Steps in the tutorial's console form: `# what`, `$ command`, then its output."""
     return "\n".join(step_text(step) for step in steps)
 
 
-def transcript_html(steps: Sequence[dict]) -> str:
+def transcript_html(steps: Sequence[TranscriptStep]) -> str:
     """The same text as Markdown shows, a block per step with its kind as class and label."""
     blocks = []
     for step in steps:
-        kind = step.get("kind") or "command"
-        kind = kind if kind in STEP_LABELS else "command"
+        kind = step.kind if step.kind in STEP_LABELS else "command"
         blocks.append(
             f"<div class='step step-{kind}'><span class='kind'>{STEP_LABELS[kind]}</span>"
             f"<pre>{html.escape(step_text(step))}</pre></div>"
@@ -146,7 +143,7 @@ def transcript_html(steps: Sequence[dict]) -> str:
 
 
 # ---- Markdown ---------------------------------------------------------------------------------
-def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
+def render_markdown(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
     counts = summary(results)
     lines = [
         f"# {meta.title}",
@@ -158,40 +155,38 @@ def render_markdown(results: Sequence[dict], meta: ReportMeta) -> str:
         "| --- | --- | ---: | --- |",
     ]
     for r in results:
-        lines.append(
-            f"| [{r['id']}](#{r['id']}) | {r['outcome']} | {r['seconds']:.1f} | {r['tutorial']} |"
-        )
+        lines.append(f"| [{r.id}](#{r.id}) | {r.outcome} | {r.seconds:.1f} | {r.tutorial} |")
     for r in results:
         lines += [
             "",
-            f"## {r['id']}",
+            f"## {r.id}",
             "",
-            f"{r['title']} — *{r['tutorial']}* — **{r['outcome']}**",
+            f"{r.title} — *{r.tutorial}* — **{r.outcome}**",
             "",
         ]
-        if r.get("error"):
-            lines += ["```", r["error"], "```", ""]
-        if r["expected"]:
-            lines += ["**Expected**", "", *(f"- {e}" for e in r["expected"]), ""]
-        if r["observed"]:
-            lines += ["**Observed**", "", *(f"- `{o}`" for o in r["observed"]), ""]
-        if r["differences"]:
-            lines += ["**Tutorial vs today**", "", *(f"- {d}" for d in r["differences"]), ""]
-        if r["timings"]:
-            lines += ["**Timings**", "", *(f"- {k}: {v:.1f}s" for k, v in r["timings"].items()), ""]
-        if r["events"]:
+        if r.error:
+            lines += ["```", r.error, "```", ""]
+        if r.expected:
+            lines += ["**Expected**", "", *(f"- {e}" for e in r.expected), ""]
+        if r.observed:
+            lines += ["**Observed**", "", *(f"- `{o}`" for o in r.observed), ""]
+        if r.differences:
+            lines += ["**Tutorial vs today**", "", *(f"- {d}" for d in r.differences), ""]
+        if r.timings:
+            lines += ["**Timings**", "", *(f"- {k}: {v:.1f}s" for k, v in r.timings), ""]
+        if r.events:
             lines += [
                 "**Events**",
                 "",
                 "| pod | type | reason | count | message |",
                 "| --- | --- | --- | ---: | --- |",
             ]
-            for e in r["events"]:
-                msg = e["message"].replace("|", "\\|")
-                lines.append(f"| {e['pod']} | {e['type']} | {e['reason']} | {e['count']} | {msg} |")
+            for e in r.events:
+                msg = e.message.replace("|", "\\|")
+                lines.append(f"| {e.pod} | {e.type} | {e.reason} | {e.count} | {msg} |")
             lines.append("")
-        if r["transcript"]:
-            lines += ["**Transcript**", "", "```console", transcript_text(r["transcript"]), "```"]
+        if r.transcript:
+            lines += ["**Transcript**", "", "```console", transcript_text(r.transcript), "```"]
     return "\n".join(lines) + "\n"
 
 
@@ -200,16 +195,16 @@ def _parse(ts: str | None) -> float | None:
     return datetime.fromisoformat(ts).timestamp() if ts else None
 
 
-def timeline_svg(events: Sequence[dict], width: int = 760) -> str:
+def timeline_svg(events: Sequence[PodEvent], width: int = 760) -> str:
     """Who did what when: a row per reason, a mark from an event's first to last time."""
-    points = [(e, _parse(e["first"]), _parse(e["last"])) for e in events if e.get("first")]
+    points = [(e, _parse(e.first), _parse(e.last)) for e in events if e.first]
     if not points:
         return '<p class="muted">no events recorded</p>'
     start = min(p[1] for p in points if p[1] is not None)
     end = max((p[2] or p[1] or start) for p in points)
     span = max(end - start, 1.0)
-    reasons = [r for r in TIMELINE_REASONS if any(p[0]["reason"] == r for p in points)]
-    reasons += sorted({p[0]["reason"] for p in points} - set(reasons))
+    reasons = [r for r in TIMELINE_REASONS if any(p[0].reason == r for p in points)]
+    reasons += sorted({p[0].reason for p in points} - set(reasons))
     left, row_h, top = 210, 22, 10
     height = top + row_h * len(reasons) + 30
     scale = (width - left - 20) / span
@@ -224,17 +219,17 @@ def timeline_svg(events: Sequence[dict], width: int = 760) -> str:
             f'<line x1="{left}" y1="{y + 11}" x2="{width - 10}" y2="{y + 11}" class="grid"/>'
         )
     for e, first, last in points:
-        y = top + reasons.index(e["reason"]) * row_h
+        y = top + reasons.index(e.reason) * row_h
         x1 = left + ((first or start) - start) * scale
         x2 = left + ((last or first or start) - start) * scale
-        color = COLORS.get(e["reason"], "#374151")
-        tip = html.escape(f"{e['pod']}: {e['reason']} x{e['count']}: {e['message']}")
+        color = COLORS.get(e.reason, "#374151")
+        tip = html.escape(f"{e.pod}: {e.reason} x{e.count}: {e.message}")
         parts.append(
             f'<rect x="{x1:.1f}" y="{y + 4}" width="{max(x2 - x1, 6):.1f}" height="14" rx="3" '
             f'fill="{color}"><title>{tip}</title></rect>'
         )
-        if e["count"] > 1:
-            parts.append(f'<text x="{x2 + 9:.1f}" y="{y + 15}" class="cnt">x{e["count"]}</text>')
+        if e.count > 1:
+            parts.append(f'<text x="{x2 + 9:.1f}" y="{y + 15}" class="cnt">x{e.count}</text>')
     axis_y = top + row_h * len(reasons) + 14
     for frac in (0, 0.25, 0.5, 0.75, 1):
         x = left + frac * span * scale
@@ -262,7 +257,7 @@ pre{background:#f9fafb;border:1px solid #e5e7eb;padding:8px;overflow-x:auto;font
 """
 
 
-def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
+def render_html(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
     esc = html.escape
     counts = summary(results)
     out = [
@@ -279,46 +274,42 @@ def render_html(results: Sequence[dict], meta: ReportMeta) -> str:
     ]
     for r in results:
         out.append(
-            f"<tr><td><a href='#{esc(r['id'])}'>{esc(r['id'])}</a></td>"
-            f"<td class='{esc(r['outcome'])}'>{esc(r['outcome'])}</td><td>{r['seconds']:.1f}</td>"
-            f"<td>{esc(r['tutorial'])}</td></tr>"
+            f"<tr><td><a href='#{esc(r.id)}'>{esc(r.id)}</a></td>"
+            f"<td class='{esc(r.outcome)}'>{esc(r.outcome)}</td><td>{r.seconds:.1f}</td>"
+            f"<td>{esc(r.tutorial)}</td></tr>"
         )
     out.append("</table>")
     for r in results:
-        out.append(f"<section class='scenario' id='{esc(r['id'])}'>")
-        out.append(
-            f"<h2>{esc(r['id'])} <span class='{esc(r['outcome'])}'>{esc(r['outcome'])}</span></h2>"
-        )
-        out.append(f"<p>{esc(r['title'])} — <i>{esc(r['tutorial'])}</i></p>")
-        if r.get("error"):
-            out.append(f"<pre class='{esc(r['outcome'])}'>{esc(r['error'])}</pre>")
-        for label, key in (
-            ("Expected", "expected"),
-            ("Observed", "observed"),
-            ("Tutorial vs today", "differences"),
+        out.append(f"<section class='scenario' id='{esc(r.id)}'>")
+        out.append(f"<h2>{esc(r.id)} <span class='{esc(r.outcome)}'>{esc(r.outcome)}</span></h2>")
+        out.append(f"<p>{esc(r.title)} — <i>{esc(r.tutorial)}</i></p>")
+        if r.error:
+            out.append(f"<pre class='{esc(r.outcome)}'>{esc(r.error)}</pre>")
+        for label, items in (
+            ("Expected", r.expected),
+            ("Observed", r.observed),
+            ("Tutorial vs today", r.differences),
         ):
-            if r[key]:
+            if items:
                 out.append(
-                    f"<h3>{label}</h3><ul>"
-                    + "".join(f"<li>{esc(x)}</li>" for x in r[key])
-                    + "</ul>"
+                    f"<h3>{label}</h3><ul>" + "".join(f"<li>{esc(x)}</li>" for x in items) + "</ul>"
                 )
-        if r["timings"]:
+        if r.timings:
             out.append(
                 "<h3>Timings</h3><ul>"
-                + "".join(f"<li>{esc(k)}: {v:.1f}s</li>" for k, v in r["timings"].items())
+                + "".join(f"<li>{esc(k)}: {v:.1f}s</li>" for k, v in r.timings)
                 + "</ul>"
             )
-        out.append("<h3>Event timeline</h3>" + timeline_svg(r["events"]))
-        if r["transcript"]:
-            out.append("<h3>Transcript</h3>" + transcript_html(r["transcript"]))
+        out.append("<h3>Event timeline</h3>" + timeline_svg(r.events))
+        if r.transcript:
+            out.append("<h3>Transcript</h3>" + transcript_html(r.transcript))
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out)
 
 
 # ---- JUnit --------------------------------------------------------------------------------------
-def render_junit(results: Sequence[dict], meta: ReportMeta) -> str:
+def render_junit(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
     counts = summary(results)
     suite = ET.Element(
         "testsuite",
@@ -331,31 +322,38 @@ def render_junit(results: Sequence[dict], meta: ReportMeta) -> str:
     )
     for r in results:
         case = ET.SubElement(
-            suite, "testcase", classname="scenarios", name=r["id"], time=f"{r['seconds']:.2f}"
+            suite, "testcase", classname="scenarios", name=r.id, time=f"{r.seconds:.2f}"
         )
-        if r["outcome"] in ("failed", "error"):
+        if r.outcome in ("failed", "error"):
             # JUnit's words: <failure> an assertion in the test, <error> everything around it.
-            tag = "failure" if r["outcome"] == "failed" else "error"
-            message = (r.get("error") or r["outcome"])[:500]
-            ET.SubElement(case, tag, message=message).text = r.get("error", "")
-        elif r["outcome"] == "skipped":
-            ET.SubElement(case, "skipped", message=r.get("error", "")[:500])
+            tag = "failure" if r.outcome == "failed" else "error"
+            message = (r.error or r.outcome)[:500]
+            ET.SubElement(case, tag, message=message).text = r.error
+        elif r.outcome == "skipped":
+            ET.SubElement(case, "skipped", message=r.error[:500])
         ET.SubElement(case, "system-out").text = "\n".join(
             [
-                *(f"expected: {e}" for e in r["expected"]),
-                *(f"observed: {o}" for o in r["observed"]),
-                *(f"differs: {d}" for d in r["differences"]),
+                *(f"expected: {e}" for e in r.expected),
+                *(f"observed: {o}" for o in r.observed),
+                *(f"differs: {d}" for d in r.differences),
             ]
         )
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def write_report(report_dir: Path, results: Sequence[dict], meta: ReportMeta) -> list[Path]:
+def write_report(
+    report_dir: Path, results: Sequence[ScenarioResult], meta: ReportMeta
+) -> list[Path]:
+    """Every format, each written whole or not at all; returns the paths written.
+
+    >>> write_report(Path("lab-report"), [run.result("passed")], meta)
+    """
     report_dir.mkdir(parents=True, exist_ok=True)
+    scenarios = [r.to_dict() for r in results]
     files = {
         "report.md": render_markdown(results, meta),
         "report.html": render_html(results, meta),
-        "report.json": json.dumps({"meta": meta.__dict__, "scenarios": list(results)}, indent=2),
+        "report.json": json.dumps({"meta": meta.__dict__, "scenarios": scenarios}, indent=2),
         "junit.xml": render_junit(results, meta),
     }
     written = []

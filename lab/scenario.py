@@ -1,9 +1,15 @@
 """One scenario's run: the steps it takes, what it expected, what it saw, how long it took.
 
-Scenarios read like the tutorial because this class speaks its verbs (create the pod, get the
-pod, describe it) and records each step with its real output for the report. Only what ran is
-shown as a command (on the host, with kubectl, or on the node); what the tutorial would have
-typed instead is a note, so a reader never takes narration for output.
+Scenarios read like the tutorial because this class speaks its verbs (make a pull secret,
+build and create the pod, get it, describe it, expect what the kubelet does) and records each
+step with its real output for the report. Only what ran is shown as a command (on the host,
+with kubectl, or on the node); what the tutorial would have typed instead is a note, so a
+reader never takes narration for output.
+
+>>> run.secrets.docker_registry("registry-1", run.namespace, reg.spec.host, user, password)
+>>> run.create_pod(run.pod("nginx-registry", image, container="nginx",
+...                        pull_secrets=("registry-1",)))
+>>> run.expect_running("nginx-registry")
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +30,24 @@ from kubernetes import client
 
 from lab.catalog import Entry
 from lab.errors import LabError
-from lab.expect import (
-    EventCounts,
-    SeenEvent,
-    as_seen,
-    event_counts,
-    reasons_seen,
-    view_of,
-    wait_event,
-    wait_waiting,
-)
+from lab.expect import EventCounts, SeenEvent, as_seen, event_counts, reasons_seen, view_of
 from lab.http_record import request_text, response_text
+from lab.kubectl import Kubectl
 from lab.masking import mask
 from lab.node import NodeRegistryConfig
-from lab.pods import container_views, event_time, secret_not_yet_synced, wait_pod_running
+from lab.pods import container_views, event_time, pod_manifest, secret_not_yet_synced
+from lab.results import PodEvent, ScenarioResult
+from lab.secrets import SecretMaker
 from lab.signatures import Signature, signature
-from lab.transcript import Transcript, TranscriptStep
+from lab.transcript import Transcript
+from lab.waits import (
+    failed_pulls_above,
+    pod_running,
+    pod_waiting,
+    wait_event,
+    wait_for_event,
+    wait_for_pod,
+)
 
 DESCRIBE_TAIL = 12
 DEFAULT_DIAGNOSIS = {"unauthorized": "no-credentials"}
@@ -46,30 +55,68 @@ DEFAULT_DIAGNOSIS = {"unauthorized": "no-credentials"}
 
 @dataclass
 class ScenarioRun:
+    """A scenario in its own namespace on the lab's cluster; ``run_id`` labels what it makes."""
+
     entry: Entry
     namespace: str
     core: client.CoreV1Api
     kubectl_bin: Path
     kubeconfig: Path
     kubernetes_version: str
+    run_id: str
     transcript: Transcript = field(default_factory=Transcript)
     expected: list[str] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    events: list[dict] = field(default_factory=list)
+    events: list[PodEvent] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     pull_errors: dict[tuple[str, str], str] = field(default_factory=dict)  # (pod, container)
 
-    # ---- commands --------------------------------------------------------------------------
-    def _kubectl_argv(self, args: tuple[str, ...], namespace: str | None) -> list[str]:
-        return [
-            str(self.kubectl_bin),
-            f"--kubeconfig={self.kubeconfig}",
-            f"--namespace={namespace or self.namespace}",
-            *args,
-        ]
+    # ---- the scenario's tools ----------------------------------------------------------------
+    @cached_property
+    def kubectl_runner(self) -> Kubectl:
+        """kubectl in the scenario's namespace, recorded into its transcript."""
+        return Kubectl(self.kubectl_bin, self.kubeconfig, self.transcript, self.namespace)
 
+    @cached_property
+    def secrets(self) -> SecretMaker:
+        """The scenario's pull-secret maker: the tutorial's four ways, each recorded here.
+
+        Example: ``run.secrets.via_yaml("registry-2", run.namespace, config)``."""
+        return SecretMaker(
+            self.kubeconfig,
+            self.kubectl_bin,
+            self.core.api_client,
+            self.transcript,
+            namespace=self.namespace,
+            core=self.core,
+        )
+
+    def pod(
+        self,
+        name: str,
+        image: str,
+        *,
+        container: str | None = None,
+        pull_secrets: tuple[str, ...] = (),
+        pull_policy: str = "IfNotPresent",
+        extra_containers: tuple[tuple[str, str], ...] = (),
+    ) -> dict:
+        """The tutorial's pod, labelled with this run (``lab.pods.pod_manifest``).
+
+        Example: ``run.pod("nginx-registry", image, container="nginx", pull_policy="Always")``."""
+        return pod_manifest(
+            name,
+            image,
+            run_id=self.run_id,
+            container=container,
+            pull_secrets=pull_secrets,
+            pull_policy=pull_policy,
+            extra_containers=extra_containers,
+        )
+
+    # ---- commands --------------------------------------------------------------------------
     def kubectl(
         self,
         *args: str,
@@ -82,20 +129,17 @@ class ScenarioRun:
         """Run kubectl in the scenario's namespace (or ``namespace``) and record it as it ran.
 
         The kubeconfig and the scenario's own namespace are left out of the line shown; another
-        namespace is shown as ``--namespace=``, stdin as ``< input_name``."""
-        t0 = time.monotonic()
-        proc = subprocess.run(
-            self._kubectl_argv(args, namespace), input=input, capture_output=True, check=False
+        namespace is shown as ``--namespace=``, stdin as ``< input_name``.
+
+        Example: ``run.kubectl("get", "secret", "registry-1", title="kubectl get secret")``."""
+        return self.kubectl_runner.run(
+            *args,
+            title=title,
+            input=input,
+            input_name=input_name,
+            check=check,
+            namespace=namespace,
         )
-        out = (proc.stdout + proc.stderr).decode(errors="replace")
-        shown = ["kubectl", *args]
-        if namespace and namespace != self.namespace:
-            shown.append(f"--namespace={namespace}")
-        line = shlex.join(shown) + (f" < {input_name}" if input_name else "")
-        self.transcript.add(title or f"kubectl {args[0]}", line, out, time.monotonic() - t0)
-        if check and proc.returncode != 0:
-            raise LabError(f"kubectl {' '.join(args[:3])} failed: {out.strip()[:300]}")
-        return out
 
     def note(self, title: str, text: str = "") -> None:
         """Narration: nothing ran (e.g. what the tutorial would have typed)."""
@@ -124,7 +168,7 @@ class ScenarioRun:
     ) -> str:
         """Run a command on this host and record it with its output (stdout and stderr).
 
-        Example: ``scenario.on_host("encode", ["base64", "-w", "0"], config, "config.json")``."""
+        Example: ``lab_scenario.on_host("encode", ["base64", "-w0"], config, "config.json")``."""
         t0 = time.monotonic()
         proc = subprocess.run(
             argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False
@@ -142,7 +186,7 @@ class ScenarioRun:
         """Run ``sh -c script`` on the kind node and record the ``docker exec`` with its real
         output (stdout and stderr), also when it fails.
 
-        Example: ``scenario.on_node(node, "no node credentials", "ls /x", check=False)``."""
+        Example: ``lab_scenario.on_node(lab_node, "no node credentials", "ls /x", check=False)``."""
         t0 = time.monotonic()
         status, out = node.changes.execute(script)
         self.transcript.add(
@@ -179,32 +223,29 @@ class ScenarioRun:
         return self.on_host(f"pull-lab doctor {pod_name}", argv, check=False)
 
     def get_pod(self, name: str) -> str:
+        """`kubectl get pod NAME`, recorded: the tutorial's way of looking."""
         return self.kubectl("get", "pod", name, title=f"kubectl get pod {name}")
 
     def describe_tail(self, name: str) -> str:
         """`kubectl describe pod`, recorded with the last lines of its output only."""
-        t0 = time.monotonic()
-        proc = subprocess.run(
-            self._kubectl_argv(("describe", "pod", name), None),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            check=False,
-        )
-        tail = "\n".join(proc.stdout.rstrip().splitlines()[-DESCRIBE_TAIL:])
+        args = ("describe", "pod", name)
+        _, output, seconds = self.kubectl_runner.execute(*args)
+        tail = "\n".join(output.rstrip().splitlines()[-DESCRIBE_TAIL:])
         self.transcript.add(
             f"kubectl describe pod {name} (its last {DESCRIBE_TAIL} lines shown)",
-            f"kubectl describe pod {name}",
+            self.kubectl_runner.shown(args),
             tail,
-            time.monotonic() - t0,
+            seconds,
         )
         return tail
 
     # ---- expectations -----------------------------------------------------------------------
     def expect(self, text: str) -> None:
+        """Say what the scenario expects, in words, before it checks it (for the report)."""
         self.expected.append(text)
 
     def saw(self, text: str) -> None:
+        """Record what was observed (masked), for the report."""
         self.observed.append(mask(text))
 
     def differs(self, tutorial: str, today: str) -> None:
@@ -214,6 +255,7 @@ class ScenarioRun:
         )
 
     def timed(self, label: str, seconds: float) -> None:
+        """Record how long something took (e.g. a recovery), for the report."""
         self.timings[label] = round(seconds, 2)
 
     def expect_pull_failure(
@@ -231,8 +273,8 @@ class ScenarioRun:
         sig = signature(sig) if isinstance(sig, str) else sig
         self.expect(f"container {container or pod_name} waits with {reason}: {sig.cause}")
         t0 = time.monotonic()
-        pod, _ = wait_waiting(
-            self.core, self.namespace, pod_name, reason, container, timeout=timeout
+        pod, _ = wait_for_pod(
+            self.core, self.namespace, pod_name, pod_waiting(reason, container), timeout
         )
         self.timed(f"{pod_name}: {reason}", time.monotonic() - t0)
         view = view_of(pod, container)
@@ -272,8 +314,8 @@ class ScenarioRun:
             "event BackOff: Back-off pulling image <ref>"
         )
         t0 = time.monotonic()
-        pod, _ = wait_waiting(
-            self.core, self.namespace, pod_name, "ImagePullBackOff", container, timeout=timeout
+        pod, _ = wait_for_pod(
+            self.core, self.namespace, pod_name, pod_waiting("ImagePullBackOff", container), timeout
         )
         view = view_of(pod, container)
         image = next(c.image for c in pod.spec.containers if c.name == view.name)
@@ -328,11 +370,13 @@ class ScenarioRun:
     def expect_running(
         self, pod_name: str, timeout: float = 120.0, recovering: bool = False
     ) -> Any:
+        """The pod runs within ``timeout`` (see ``lab.waits.PodRunning``): a pull failure ends
+        the wait at once unless the pod is ``recovering`` (it is expected to fail first).
+
+        Example: ``run.expect_running("nginx-registry", timeout=360, recovering=True)``."""
         self.expect(f"pod {pod_name} Running")
         t0 = time.monotonic()
-        pod, _ = wait_pod_running(
-            self.core, self.namespace, pod_name, timeout=timeout, recovering=recovering
-        )
+        pod, _ = wait_for_pod(self.core, self.namespace, pod_name, pod_running(recovering), timeout)
         self.timed(f"{pod_name}: Running", time.monotonic() - t0)
         self.saw(f"pod {pod_name} Running ({', '.join(v.name for v in container_views(pod))})")
         if secret_not_yet_synced(self.core, self.namespace, pod):
@@ -378,22 +422,8 @@ class ScenarioRun:
         self, pod: Any, before: int, sig: str, timeout: float = 60.0
     ) -> None:
         """A pull attempt after ``before`` failures fails again with ``sig`` (proves a retry)."""
-        from lab.watch import wait_for
-
         wanted = signature(sig)
-        wait_for(
-            self.core.list_namespaced_event,
-            what=f"another failed pull of pod {pod.metadata.name}",
-            done=lambda e: (
-                (e.message or "").startswith("Failed to pull image")
-                and failed_count(self.core, self.namespace, pod) > before
-                and wanted.matches(e.message or "")
-            ),
-            describe=lambda e: f"event {e.reason} x{e.count}: {(e.message or '')[:120]}",
-            timeout=timeout,
-            namespace=self.namespace,
-            field_selector=f"involvedObject.uid={pod.metadata.uid},reason=Failed",
-        )
+        wait_for_event(self.core, self.namespace, pod, failed_pulls_above(before, wanted), timeout)
         self.saw(f"another failed pull ({wanted.name}) after {before} before it")
 
     def collect_events(self, pod_name: str) -> None:
@@ -410,47 +440,36 @@ class ScenarioRun:
             first = e.first_timestamp or e.event_time or e.metadata.creation_timestamp
             last = e.last_timestamp or first
             self.events.append(
-                {
-                    "pod": pod_name,
-                    "type": seen.type,
-                    "reason": seen.reason,
-                    "message": mask(seen.message),
-                    "count": seen.count,
-                    "source": seen.source,
-                    "first": first.isoformat() if first else None,
-                    "last": last.isoformat() if last else None,
-                }
+                PodEvent(
+                    pod=pod_name,
+                    type=seen.type,
+                    reason=seen.reason,
+                    message=mask(seen.message),
+                    count=seen.count,
+                    source=seen.source,
+                    first=first.isoformat() if first else None,
+                    last=last.isoformat() if last else None,
+                )
             )
 
-    def result(self, outcome: str) -> dict:
-        return {
-            "id": self.entry.id,
-            "title": self.entry.title,
-            "tutorial": self.entry.tutorial,
-            "node_level": self.entry.node_level,
-            "outcome": outcome,
-            "kubernetes": self.kubernetes_version,
-            "seconds": round(time.monotonic() - self.started, 2),
-            "expected": self.expected,
-            "observed": self.observed,
-            "differences": self.differences,
-            "timings": self.timings,
-            "events": self.events,
-            "transcript": [transcript_entry(s) for s in self.transcript.steps],
-        }
-
-
-def failed_count(core: client.CoreV1Api, namespace: str, pod: Any) -> int:
-    """How many failed pulls the kubelet has reported for this pod so far."""
-    items: list[Any] = core.list_namespaced_event(
-        namespace, field_selector=f"involvedObject.uid={pod.metadata.uid},reason=Failed"
-    ).items
-    return sum(e.count or 1 for e in items if (e.message or "").startswith("Failed to pull image"))
-
-
-def transcript_entry(step: TranscriptStep) -> dict:
-    """A step for report.json: what ran (or the note), its output, when, and of which kind."""
-    entry = asdict(step)
-    entry["at"] = round(step.at, 2)
-    entry["seconds"] = round(step.seconds, 2)
-    return entry
+    def result(self, outcome: str, error: str = "") -> ScenarioResult:
+        """What the run recorded so far, frozen, with how it ended."""
+        return ScenarioResult(
+            id=self.entry.id,
+            title=self.entry.title,
+            tutorial=self.entry.tutorial,
+            node_level=self.entry.node_level,
+            outcome=outcome,
+            kubernetes=self.kubernetes_version,
+            seconds=round(time.monotonic() - self.started, 2),
+            expected=tuple(self.expected),
+            observed=tuple(self.observed),
+            differences=tuple(self.differences),
+            timings=tuple(self.timings.items()),
+            events=tuple(self.events),
+            transcript=tuple(
+                replace(s, at=round(s.at, 2), seconds=round(s.seconds, 2))
+                for s in self.transcript.steps
+            ),
+            error=error,
+        )

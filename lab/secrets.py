@@ -7,14 +7,18 @@
 
 The lab's own plumbing uses ``SecretMaker.docker_registry`` (the API: no password on a command
 line, where other users could read it). Passwords are registered with the masker where they
-are made (``lab.credentials``), so nothing here registers them again.
+are made (``lab.credentials``), so nothing here registers them again. The secrets' content
+(config.json, .dockercfg) is built in ``lab.dockerconfig``.
+
+A scenario has one maker, ``ScenarioRun.secrets``, bound to its namespace and transcript:
+
+>>> run.secrets.docker_registry("registry-1", run.namespace, reg.spec.host, *reg.credentials)
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,41 +29,15 @@ import requests
 import yaml
 from kubernetes import client
 
-from lab.errors import LabError
+from lab.dockerconfig import b64, dockerconfigjson
 from lab.http_record import request_text, response_text
+from lab.kubectl import Kubectl
 from lab.masking import mask
 from lab.pki import write_private
 from lab.transcript import Transcript
 
 DOCKERCONFIGJSON = "kubernetes.io/dockerconfigjson"
 DOCKERCFG = "kubernetes.io/dockercfg"
-
-
-def b64(data: bytes | str) -> str:
-    raw = data.encode() if isinstance(data, str) else data
-    return base64.b64encode(raw).decode()
-
-
-def auth_entry(user: str, password: str, email: str | None = None) -> dict:
-    """One registry's credentials as docker writes them: the base64 `auth` plus its parts."""
-    entry = {"username": user, "password": password, "auth": b64(f"{user}:{password}")}
-    if email:
-        entry["email"] = email
-    return entry
-
-
-def docker_config(auths: dict[str, dict]) -> dict:
-    """config.json content, as `docker login` writes it (the kubelet reads only `auths`)."""
-    return {"auths": auths}
-
-
-def dockerconfigjson(server: str, user: str, password: str, email: str | None = None) -> bytes:
-    return json.dumps(docker_config({server: auth_entry(user, password, email)})).encode()
-
-
-def dockercfg(server: str, user: str, password: str, email: str | None = None) -> bytes:
-    """The legacy .dockercfg format: the bare host map, no `auths` wrapper."""
-    return json.dumps({server: auth_entry(user, password, email)}).encode()
 
 
 def secret_manifest(name: str, namespace: str, secret_type: str, key: str, content: bytes) -> dict:
@@ -86,28 +64,24 @@ class RestResult:
 
 
 class SecretMaker:
-    """The four ways, each recorded in the transcript with its (masked) command and output."""
+    """The four ways, each recorded in the transcript with its (masked) command and output.
+
+    ``namespace``: the namespace kubectl runs in by default (a scenario's own), left out of the
+    command lines shown; each method still names the namespace the secret goes to."""
 
     def __init__(
-        self, kubeconfig: Path, kubectl: Path, api: client.ApiClient, transcript: Transcript
+        self,
+        kubeconfig: Path,
+        kubectl: Path,
+        api: client.ApiClient,
+        transcript: Transcript,
+        namespace: str | None = None,
+        core: client.CoreV1Api | None = None,
     ) -> None:
-        self.kubeconfig = kubeconfig
-        self.kubectl = kubectl
-        self.core = client.CoreV1Api(api)
+        self.kubectl = Kubectl(Path(kubectl), Path(kubeconfig), transcript, namespace)
+        self.core = core or client.CoreV1Api(api)
         self.api = api
         self.transcript = transcript
-
-    def _kubectl(
-        self, title: str, *args: str, input: bytes | None = None, check: bool = True
-    ) -> str:
-        cmd = [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args]
-        started = time.monotonic()
-        proc = subprocess.run(cmd, input=input, capture_output=True, check=False)
-        out = (proc.stdout + proc.stderr).decode(errors="replace")
-        self.transcript.add(title, "kubectl " + " ".join(args), out, time.monotonic() - started)
-        if check and proc.returncode != 0:
-            raise LabError(f"kubectl {args[0]} failed: {out.strip()[:300]}")
-        return out
 
     def via_kubectl_create(
         self,
@@ -124,14 +98,13 @@ class SecretMaker:
             "secret",
             "docker-registry",
             name,
-            f"--namespace={namespace}",
             f"--docker-server={server}",
             f"--docker-username={user}",
             f"--docker-password={password}",
         ]
         if email:
             args.append(f"--docker-email={email}")
-        self._kubectl("kubectl create secret docker-registry", *args)
+        self.kubectl.run(*args, title="kubectl create secret docker-registry", namespace=namespace)
         self.transcript.note(
             "the password was on a command line",
             "this replays the tutorial's command: the password is on kubectl's command line, "
@@ -184,7 +157,15 @@ class SecretMaker:
         manifest = yaml.safe_dump(
             secret_manifest(name, namespace, secret_type, key, content)
         ).encode()
-        self._kubectl("kubectl apply -f secret.yaml", "apply", "-f", "-", input=manifest)
+        self.kubectl.run(
+            "apply",
+            "-f",
+            "-",
+            title="kubectl apply -f secret.yaml",
+            input=manifest,
+            input_name="secret.yaml",
+            namespace=namespace,
+        )
         return self.core.read_namespaced_secret(name, namespace)
 
     def via_client(

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.errors import LabError
-from lab.offline.cache import DEFAULT_CACHE_DIR
 
 IMAGE_SOURCES = ("offline", "upstream")
+# Builds are cached by version outside the repo; PULL_LAB_CACHE_DIR points elsewhere.
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "registry-pull-lab"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+# The run's label, one spelling for Docker objects and Kubernetes objects alike: a valid
+# Kubernetes label key (no prefix) and a Docker label key.
 LABEL = "io.registry-pull-lab.run"
 CLUSTER_PREFIX = "pull-lab"
 

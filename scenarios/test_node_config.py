@@ -12,20 +12,12 @@ import time
 
 import pytest
 
-from lab.expect import view_of
+from lab.dockerconfig import auth_entry
+from lab.expect import failed_count, view_of
 from lab.node import KUBELET_CONFIG_JSON, TUTORIAL_CONFIG_JSON, certs_dir
-from lab.pods import pod_manifest
-from lab.scenario import failed_count
-from lab.secrets import auth_entry
-from scenarios.conftest import tutorial_image
+from lab.tutorial import tutorial_image
 
 NATURAL_WAIT = os.environ.get("PULL_LAB_NATURAL_WAIT", "").lower() in ("1", "true", "yes")
-
-
-def nginx_registry(
-    image: str, run_id: str, name: str = "nginx-registry", policy: str = "IfNotPresent"
-) -> dict:
-    return pod_manifest(name, image, run_id=run_id, container="nginx", pull_policy=policy)
 
 
 def move_ca_away(scenario, node, host: str, ca_pem: bytes) -> None:
@@ -39,41 +31,43 @@ def move_ca_away(scenario, node, host: str, ca_pem: bytes) -> None:
 
 
 @pytest.mark.scenario("node-no-ca")
-def test_node_no_ca(scenario, node, own_registry, lab_pki, lab_settings):
+def test_node_no_ca(lab_scenario, lab_node, lab_own_registry, lab_pki):
     """No CA and no credentials on the node: the TLS handshake fails before any auth."""
-    reg = own_registry()
-    move_ca_away(scenario, node, reg.spec.host, lab_pki.ca_pem)
-    assert not node.changes.exists(KUBELET_CONFIG_JSON)
-    scenario.note(
+    reg = lab_own_registry()
+    move_ca_away(lab_scenario, lab_node, reg.spec.host, lab_pki.ca_pem)
+    assert not lab_node.changes.exists(KUBELET_CONFIG_JSON)
+    lab_scenario.note(
         "no node credentials",
         "the tutorial: mv ~/.docker/config.json{,.bak}; this node never had any to move",
     )
-    listing = scenario.on_node(
-        node, "no node credentials", f"ls {KUBELET_CONFIG_JSON}", check=False
+    listing = lab_scenario.on_node(
+        lab_node, "no node credentials", f"ls {KUBELET_CONFIG_JSON}", check=False
     )
     assert "No such file or directory" in listing
 
-    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
+    lab_scenario.create_pod(
+        lab_scenario.pod("nginx-registry", tutorial_image(reg), container="nginx")
+    )
     image = tutorial_image(reg)
-    pod = scenario.expect_pull_failure("nginx-registry", "unknown-ca")
+    pod = lab_scenario.expect_pull_failure("nginx-registry", "unknown-ca")
     repo, tag = image.removeprefix(f"{reg.spec.host}/").rsplit(":", 1)
     assert view_of(pod).message == (
         f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
         f'failed to do request: Head "https://{reg.spec.host}/v2/{repo}/manifests/{tag}": '
         "x509: certificate signed by unknown authority"
     ), view_of(pod).message
-    scenario.expect_event(
+    lab_scenario.expect_event(
         pod, "Failed", r"Failed to pull image .*x509: certificate signed by unknown authority"
     )
-    scenario.expect("event Failed with the message exactly 'Error: ErrImagePull'")
-    scenario.expect_event(pod, "Failed", "Error: ErrImagePull", exact=True)
-    scenario.expect_back_off("nginx-registry")
-    scenario.expect("event Failed with the message exactly 'Error: ImagePullBackOff'")
-    backing_off = scenario.expect_event(pod, "Failed", "Error: ImagePullBackOff", exact=True)
+    lab_scenario.expect("event Failed with the message exactly 'Error: ErrImagePull'")
+    lab_scenario.expect_event(pod, "Failed", "Error: ErrImagePull", exact=True)
+    lab_scenario.expect_back_off("nginx-registry")
+    lab_scenario.expect("event Failed with the message exactly 'Error: ImagePullBackOff'")
+    backing_off = lab_scenario.expect_event(pod, "Failed", "Error: ImagePullBackOff", exact=True)
     assert backing_off.source == "kubelet"
-    scenario.expect_no_event(pod, "FailedSync")
-    scenario.describe_tail("nginx-registry")
-    scenario.differs(
+    lab_scenario.expect_no_event(pod, "FailedSync")
+    lab_scenario.describe_tail("nginx-registry")
+    lab_scenario.differs(
         'docker said "Get https://<reg>/v1/_ping: x509: certificate signed by unknown authority" '
         "through a FailedSync event",
         "containerd reports it on the manifest HEAD request; the container waits with "
@@ -82,29 +76,31 @@ def test_node_no_ca(scenario, node, own_registry, lab_pki, lab_settings):
 
 
 @pytest.mark.scenario("node-ca-no-creds")
-def test_node_ca_no_creds(scenario, node, own_registry, lab_pki, lab_settings):
+def test_node_ca_no_creds(lab_scenario, lab_node, lab_own_registry, lab_pki):
     """CA back in place, still no credentials: the registry answers 401."""
-    reg = own_registry()
-    ca = node.install_ca(reg.spec.host, lab_pki.ca_pem)
-    scenario.note("the CA is back", "the tutorial: mv /etc/docker/certs.d/<reg>/ca.crt{.bak,}")
-    listing = scenario.on_node(node, "the CA is back", f"ls {certs_dir(reg.spec.host)}")
+    reg = lab_own_registry()
+    ca = lab_node.install_ca(reg.spec.host, lab_pki.ca_pem)
+    lab_scenario.note("the CA is back", "the tutorial: mv /etc/docker/certs.d/<reg>/ca.crt{.bak,}")
+    listing = lab_scenario.on_node(lab_node, "the CA is back", f"ls {certs_dir(reg.spec.host)}")
     assert listing.split() == ["ca.crt"]
-    assert node.changes.exists(ca)
+    assert lab_node.changes.exists(ca)
 
-    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
-    pod = scenario.expect_pull_failure("nginx-registry", "unauthorized")
+    lab_scenario.create_pod(
+        lab_scenario.pod("nginx-registry", tutorial_image(reg), container="nginx")
+    )
+    pod = lab_scenario.expect_pull_failure("nginx-registry", "unauthorized")
     image = tutorial_image(reg)
     assert view_of(pod).message == (
         f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
         f"pulling from host {reg.spec.host} failed with status code "
         f"[manifests {image.rsplit(':', 1)[1]}]: 401 Unauthorized"
     ), view_of(pod).message
-    scenario.expect_event(
+    lab_scenario.expect_event(
         pod, "Failed", r"Failed to pull image .*(?:401 Unauthorized|no basic auth credentials)"
     )
-    scenario.expect_back_off("nginx-registry")
-    scenario.describe_tail("nginx-registry")
-    scenario.differs(
+    lab_scenario.expect_back_off("nginx-registry")
+    lab_scenario.describe_tail("nginx-registry")
+    lab_scenario.differs(
         'the failure read "Error: image zhangjun3/nginx:1.7.9 not found"',
         "the registry's 401 is reported as such (containerd 1.6: '401 Unauthorized'; "
         "containerd 2.x: 'no basic auth credentials')",
@@ -112,61 +108,65 @@ def test_node_ca_no_creds(scenario, node, own_registry, lab_pki, lab_settings):
 
 
 @pytest.mark.scenario("node-creds-restored")
-def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings, core_v1):
+def test_node_creds_restored(lab_scenario, lab_node, lab_own_registry, lab_pki, lab_core_v1):
     """Credentials come back while the pod backs off: the same pod turns Running.
 
     The kubelet reads node credentials from its root dir, not from ~/.docker, and caches them
     for up to 5 minutes while back-off grows to 5 minutes: the tutorial's "wait a while". By
     default the kubelet is restarted so recovery is prompt; PULL_LAB_NATURAL_WAIT=1 waits instead.
     """
-    reg = own_registry()
+    reg = lab_own_registry()
     host = reg.spec.host
-    node.install_ca(host, lab_pki.ca_pem)
+    lab_node.install_ca(host, lab_pki.ca_pem)
     user, password = reg.credentials
-    scenario.create_pod(nginx_registry(tutorial_image(reg), lab_settings.run_id))
-    pod = scenario.expect_pull_failure("nginx-registry", "unauthorized")
-    scenario.expect_back_off("nginx-registry")
+    lab_scenario.create_pod(
+        lab_scenario.pod("nginx-registry", tutorial_image(reg), container="nginx")
+    )
+    pod = lab_scenario.expect_pull_failure("nginx-registry", "unauthorized")
+    lab_scenario.expect_back_off("nginx-registry")
     uid = pod.metadata.uid
 
     # The tutorial's path: `mv ~/.docker/config.json{.bak,}`. kind's kubelet has no $HOME.
-    scenario.expect(f"credentials at {TUTORIAL_CONFIG_JSON} are not read by the kubelet")
-    scenario.note(
+    lab_scenario.expect(f"credentials at {TUTORIAL_CONFIG_JSON} are not read by the kubelet")
+    lab_scenario.note(
         "restore the credentials where the tutorial kept them",
         f"the tutorial: mv ~/.docker/config.json{{.bak,}}; the lab writes {TUTORIAL_CONFIG_JSON}, "
         "then restarts the kubelet so it looks again",
     )
-    node.set_credentials({host: auth_entry(user, password)}, path=TUTORIAL_CONFIG_JSON)
-    before = failed_count(core_v1, scenario.namespace, pod)
-    node.restart_kubelet()
-    scenario.expect_another_failure(pod, before, "unauthorized")
+    lab_node.set_credentials({host: auth_entry(user, password)}, path=TUTORIAL_CONFIG_JSON)
+    before = failed_count(lab_core_v1, lab_scenario.namespace, pod)
+    lab_node.restart_kubelet()
+    lab_scenario.expect_another_failure(pod, before, "unauthorized")
 
-    scenario.expect(f"credentials at {KUBELET_CONFIG_JSON} (the kubelet's root dir) are read")
-    before_fix = scenario.event_snapshot(pod)
+    lab_scenario.expect(f"credentials at {KUBELET_CONFIG_JSON} (the kubelet's root dir) are read")
+    before_fix = lab_scenario.event_snapshot(pod)
     t0 = time.monotonic()
-    scenario.note(
+    lab_scenario.note(
         "put the credentials in the kubelet's root dir",
         f"the lab writes {KUBELET_CONFIG_JSON} (the kubelet's --root-dir)",
     )
-    node.set_credentials({host: auth_entry(user, password)})
+    lab_node.set_credentials({host: auth_entry(user, password)})
     if NATURAL_WAIT:
-        scenario.note("wait for the kubelet's credential cache and back-off to expire (no restart)")
-        pod = scenario.expect_running("nginx-registry", timeout=420, recovering=True)
+        lab_scenario.note(
+            "wait for the kubelet's credential cache and back-off to expire (no restart)"
+        )
+        pod = lab_scenario.expect_running("nginx-registry", timeout=420, recovering=True)
     else:
-        scenario.note("restart the kubelet: it drops its 5-minute credential cache")
-        node.restart_kubelet()
-        pod = scenario.expect_running("nginx-registry", timeout=120, recovering=True)
-    scenario.timed("recovery: credentials restored to Running", time.monotonic() - t0)
+        lab_scenario.note("restart the kubelet: it drops its 5-minute credential cache")
+        lab_node.restart_kubelet()
+        pod = lab_scenario.expect_running("nginx-registry", timeout=120, recovering=True)
+    lab_scenario.timed("recovery: credentials restored to Running", time.monotonic() - t0)
     assert pod.metadata.uid == uid, "recovery happens in the same pod"
     assert pod.status.container_statuses[0].restart_count == 0
-    scenario.saw(f"same pod uid {uid}, restartCount 0")
+    lab_scenario.saw(f"same pod uid {uid}, restartCount 0")
     if NATURAL_WAIT:
         # Minutes of failures use up the kubelet's event budget for this pod (burst 25, then
         # one per 5 minutes): the status above is the evidence, events may be gone.
-        scenario.saw("natural wait: events after many failures are best effort (spam filter)")
+        lab_scenario.saw("natural wait: events after many failures are best effort (spam filter)")
     else:
-        scenario.pulled_fresh(pod, tutorial_image(reg), after=before_fix)
-    scenario.describe_tail("nginx-registry")
-    scenario.differs(
+        lab_scenario.pulled_fresh(pod, tutorial_image(reg), after=before_fix)
+    lab_scenario.describe_tail("nginx-registry")
+    lab_scenario.differs(
         "credentials in ~/.docker/config.json; the pod recovered 'after a while' and its events "
         'said "already present on machine" (docker had pulled the image)',
         f"the kubelet reads {KUBELET_CONFIG_JSON} (its --root-dir), not /root/.docker; "
@@ -176,25 +176,25 @@ def test_node_creds_restored(scenario, node, own_registry, lab_pki, lab_settings
 
 
 @pytest.mark.scenario("node-image-cached")
-def test_node_image_cached(scenario, node, own_registry, lab_pki, lab_settings):
+def test_node_image_cached(lab_scenario, lab_node, lab_own_registry, lab_pki):
     """Once the node holds the image, IfNotPresent uses it: 'already present on machine'."""
-    reg = own_registry()
+    reg = lab_own_registry()
     host = reg.spec.host
     image = tutorial_image(reg)
-    node.install_ca(host, lab_pki.ca_pem)
+    lab_node.install_ca(host, lab_pki.ca_pem)
     user, password = reg.credentials
-    node.set_credentials({host: auth_entry(user, password)})
-    node.restart_kubelet()
-    scenario.create_pod(nginx_registry(image, lab_settings.run_id))
-    first = scenario.expect_running("nginx-registry")
-    scenario.pulled_fresh(first, image)
+    lab_node.set_credentials({host: auth_entry(user, password)})
+    lab_node.restart_kubelet()
+    lab_scenario.create_pod(lab_scenario.pod("nginx-registry", image, container="nginx"))
+    first = lab_scenario.expect_running("nginx-registry")
+    lab_scenario.pulled_fresh(first, image)
 
-    scenario.create_pod(nginx_registry(image, lab_settings.run_id, name="nginx-registry-again"))
-    again = scenario.expect_running("nginx-registry-again")
-    scenario.expect("event Pulled: already present on machine (no Pulling)")
-    event = scenario.expect_event(
+    lab_scenario.create_pod(lab_scenario.pod("nginx-registry-again", image, container="nginx"))
+    again = lab_scenario.expect_running("nginx-registry-again")
+    lab_scenario.expect("event Pulled: already present on machine (no Pulling)")
+    event = lab_scenario.expect_event(
         again, "Pulled", rf'Container image "{image}" already present on machine'
     )
     assert event.source == "kubelet"
-    scenario.expect_no_event(again, "Pulling")
-    scenario.describe_tail("nginx-registry-again")
+    lab_scenario.expect_no_event(again, "Pulling")
+    lab_scenario.describe_tail("nginx-registry-again")

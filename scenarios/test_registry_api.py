@@ -12,33 +12,33 @@ import pytest
 
 
 @pytest.mark.scenario("registry-catalog")
-def test_registry_catalog(scenario, lab_registry):
+def test_registry_catalog(lab_scenario, lab_registry):
     """`_catalog` and `tags/list` answer with the CA and basic auth; without auth, 401."""
     reg = lab_registry
     user, _ = reg.credentials
     url = reg.url
-    scenario.expect("GET /v2/_catalog with CA + basic auth: 200 and the seeded repository")
+    lab_scenario.expect("GET /v2/_catalog with CA + basic auth: 200 and the seeded repository")
     catalog = reg.session(reg.credentials).get(f"{url}/v2/_catalog", timeout=10)
-    scenario.note(
+    lab_scenario.note(
         "the tutorial lists them with curl",
         f"the tutorial: curl -u {user}:<password> --cacert ca.crt {url}/v2/_catalog; "
         "the lab sends the same request with requests",
     )
-    scenario.http("list the registry's repositories", catalog)
+    lab_scenario.http("list the registry's repositories", catalog)
     assert catalog.status_code == 200
     assert json.loads(catalog.text) == {"repositories": ["lab/busybox"]}
-    scenario.saw(f"_catalog: {catalog.text.strip()}")
+    lab_scenario.saw(f"_catalog: {catalog.text.strip()}")
 
-    scenario.expect("GET /v2/lab/busybox/tags/list: the seeded tag")
+    lab_scenario.expect("GET /v2/lab/busybox/tags/list: the seeded tag")
     tags = reg.session(reg.credentials).get(f"{url}/v2/lab/busybox/tags/list", timeout=10)
-    scenario.http("list the repository's tags", tags)
+    lab_scenario.http("list the repository's tags", tags)
     assert json.loads(tags.text) == {"name": "lab/busybox", "tags": ["1.0"]}
-    scenario.saw(f"tags/list: {tags.text.strip()}")
+    lab_scenario.saw(f"tags/list: {tags.text.strip()}")
 
-    scenario.expect("without credentials: 401 with a Basic challenge and UNAUTHORIZED")
+    lab_scenario.expect("without credentials: 401 with a Basic challenge and UNAUTHORIZED")
     anonymous = reg.session().get(f"{url}/v2/_catalog", timeout=10)
-    scenario.http("the same without credentials (curl without -u)", anonymous)
+    lab_scenario.http("the same without credentials (curl without -u)", anonymous)
     assert anonymous.status_code == 401
     assert anonymous.headers["WWW-Authenticate"] == 'Basic realm="lab-registry"'
     assert json.loads(anonymous.text)["errors"][0]["code"] == "UNAUTHORIZED"
-    scenario.saw(f"without -u: HTTP {anonymous.status_code} {anonymous.text.strip()}")
+    lab_scenario.saw(f"without -u: HTTP {anonymous.status_code} {anonymous.text.strip()}")

@@ -10,9 +10,8 @@ import json
 
 import pytest
 
-from lab.pods import pod_manifest
-from lab.secrets import DOCKERCONFIGJSON, SecretMaker, b64, decode_secret
-from scenarios.test_secret_yaml import docker_login_config
+from lab.dockerconfig import b64, docker_login_config
+from lab.secrets import DOCKERCONFIGJSON, decode_secret
 
 TUTORIAL_DATA = "{cat ~/.docker/config.json |base64 -w 0}"
 
@@ -30,65 +29,63 @@ def secret_body(name: str, namespace: str, data: str) -> bytes:
     ).encode()
 
 
-@pytest.fixture
-def maker(lab_cluster, kube_api, transcript):
-    return SecretMaker(lab_cluster.kubeconfig_path, lab_cluster.kubectl_path, kube_api, transcript)
-
-
 @pytest.mark.scenario("secret-rest-api")
-def test_secret_rest_api(scenario, maker, secret_registry, fresh_image, lab_settings, core_v1):
+def test_secret_rest_api(lab_scenario, lab_secret_registry, lab_fresh_image, lab_core_v1):
     """The corrected request: POST /api/v1/namespaces/<ns>/secrets with base64 data: 201."""
-    reg = secret_registry
+    reg = lab_secret_registry
     user, password = reg.credentials
-    image = fresh_image(reg)
+    image = lab_fresh_image(reg)
     data = b64(docker_login_config(reg.spec.host, user, password))
-    scenario.expect("POST .../secrets answers 201 Created")
-    result = maker.via_rest(
-        f"/api/v1/namespaces/{scenario.namespace}/secrets",
-        secret_body("registry", scenario.namespace, data),
+    lab_scenario.expect("POST .../secrets answers 201 Created")
+    result = lab_scenario.secrets.via_rest(
+        f"/api/v1/namespaces/{lab_scenario.namespace}/secrets",
+        secret_body("registry", lab_scenario.namespace, data),
     )
     assert result.status == 201, result.body
-    scenario.saw(
+    lab_scenario.saw(
         f"HTTP {result.status} {result.body.get('kind')} {result.body['metadata']['name']}"
     )
-    secret = core_v1.read_namespaced_secret("registry", scenario.namespace)
+    secret = lab_core_v1.read_namespaced_secret("registry", lab_scenario.namespace)
     assert reg.spec.host in decode_secret(secret)[".dockerconfigjson"]["auths"]
 
-    pod = pod_manifest(
+    pod = lab_scenario.pod(
         "nginx-registry-4",
         image,
-        run_id=lab_settings.run_id,
         container="nginx",
         pull_policy="Always",
         pull_secrets=("registry",),
     )
-    scenario.create_pod(pod)
-    running = scenario.expect_running("nginx-registry-4")
-    scenario.pulled_fresh(running, image)
+    lab_scenario.create_pod(pod)
+    running = lab_scenario.expect_running("nginx-registry-4")
+    lab_scenario.pulled_fresh(running, image)
 
 
 @pytest.mark.scenario("secret-rest-api-as-written")
-def test_secret_rest_api_as_written(scenario, maker, core_v1):
+def test_secret_rest_api_as_written(lab_scenario, lab_core_v1):
     """The tutorial's request, replayed: both of its mistakes are rejected, nothing is created."""
-    ns = scenario.namespace
+    ns = lab_scenario.namespace
     body = secret_body("registry", ns, TUTORIAL_DATA)
 
-    scenario.expect(
+    lab_scenario.expect(
         "POST to /api/v1/namespaces/<ns>/ (no `secrets`): rejected, 405 Method Not Allowed"
     )
-    as_written = maker.via_rest(f"/api/v1/namespaces/{ns}/", body)
-    scenario.saw(f"URL as written: HTTP {as_written.status} {json.dumps(as_written.body)[:300]}")
+    as_written = lab_scenario.secrets.via_rest(f"/api/v1/namespaces/{ns}/", body)
+    lab_scenario.saw(
+        f"URL as written: HTTP {as_written.status} {json.dumps(as_written.body)[:300]}"
+    )
     assert as_written.status == 405, as_written.body
 
-    scenario.expect("the right URL with the literal `{cat ...}` text: 400, illegal base64 data")
-    right_url = maker.via_rest(f"/api/v1/namespaces/{ns}/secrets", body)
-    scenario.saw(
+    lab_scenario.expect("the right URL with the literal `{cat ...}` text: 400, illegal base64 data")
+    right_url = lab_scenario.secrets.via_rest(f"/api/v1/namespaces/{ns}/secrets", body)
+    lab_scenario.saw(
         f"data as written: HTTP {right_url.status} {right_url.body.get('message', '')[:300]}"
     )
     assert right_url.status == 400
     assert "illegal base64 data" in right_url.body.get("message", "")
-    assert core_v1.list_namespaced_secret(ns, field_selector="metadata.name=registry").items == []
-    scenario.differs(
+    assert (
+        lab_core_v1.list_namespaced_secret(ns, field_selector="metadata.name=registry").items == []
+    )
+    lab_scenario.differs(
         "curl -X POST http://<apiserver>:8080/api/v1/namespaces/default/ with "
         "'.dockerconfigjson': '{cat ~/.docker/config.json |base64 -w 0}'",
         f"that URL answers {as_written.status}; with /secrets added the body answers "

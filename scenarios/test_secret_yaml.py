@@ -4,52 +4,44 @@ config.json that `docker login` wrote, applied with kubectl; pod nginx-registry-
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 
-from lab.pods import pod_manifest
-from lab.secrets import DOCKERCONFIGJSON, SecretMaker, b64, decode_secret
-
-
-def docker_login_config(host: str, user: str, password: str) -> bytes:
-    """config.json as `docker login` writes it: tab-indented, only the `auth` field."""
-    return json.dumps({"auths": {host: {"auth": b64(f"{user}:{password}")}}}, indent="\t").encode()
+from lab.dockerconfig import b64, docker_login_config
+from lab.secrets import DOCKERCONFIGJSON, decode_secret
 
 
 @pytest.mark.scenario("secret-yaml")
-def test_secret_yaml(
-    scenario, secret_registry, fresh_image, lab_cluster, kube_api, transcript, lab_settings
-):
+def test_secret_yaml(lab_scenario, lab_secret_registry, lab_fresh_image):
     """registry-2 from YAML: the same credentials, carried as a whole config.json."""
-    reg = secret_registry
+    reg = lab_secret_registry
     user, password = reg.credentials
-    image = fresh_image(reg)
+    image = lab_fresh_image(reg)
     config = docker_login_config(reg.spec.host, user, password)
-    scenario.file("the config.json docker login writes", "~/.docker/config.json", config.decode())
-    encoded = scenario.on_host(
+    lab_scenario.file(
+        "the config.json docker login writes", "~/.docker/config.json", config.decode()
+    )
+    encoded = lab_scenario.on_host(
         "encode it on one line", ["base64", "-w", "0"], input=config, input_name="config.json"
     )
     assert encoded == base64.b64encode(config).decode()
     assert "\n" not in encoded
 
-    maker = SecretMaker(lab_cluster.kubeconfig_path, lab_cluster.kubectl_path, kube_api, transcript)
-    secret = maker.via_yaml("registry-2", scenario.namespace, config)
+    secret = lab_scenario.secrets.via_yaml("registry-2", lab_scenario.namespace, config)
     assert secret.type == DOCKERCONFIGJSON
     assert decode_secret(secret)[".dockerconfigjson"]["auths"][reg.spec.host]["auth"] == b64(
         f"{user}:{password}"
     )
-    scenario.saw(f"secret registry-2 of type {secret.type}")
+    lab_scenario.saw(f"secret registry-2 of type {secret.type}")
 
-    pod = pod_manifest(
+    pod = lab_scenario.pod(
         "nginx-registry-3",
         image,
-        run_id=lab_settings.run_id,
         container="nginx",
         pull_policy="Always",
         pull_secrets=("registry-2",),
     )
-    scenario.create_pod(pod)
-    running = scenario.expect_running("nginx-registry-3")
-    scenario.pulled_fresh(running, image)
-    scenario.describe_tail("nginx-registry-3")
+    lab_scenario.create_pod(pod)
+    running = lab_scenario.expect_running("nginx-registry-3")
+    lab_scenario.pulled_fresh(running, image)
+    lab_scenario.describe_tail("nginx-registry-3")

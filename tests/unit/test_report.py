@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -19,11 +20,13 @@ from lab.report import (
     transcript_text,
     write_report,
 )
+from lab.results import PodEvent, ScenarioResult
+from lab.transcript import TranscriptStep
 
 META = ReportMeta("registry-pull-lab report", "v1.34.4", "offline", "2026-11-28 10:00:00 UTC", 42.0)
 
 
-def result(sid: str, outcome: str = "passed", **extra) -> dict:
+def result(sid: str, outcome: str = "passed", **extra) -> ScenarioResult:
     base = {
         "id": sid,
         "title": f"title of {sid}",
@@ -70,7 +73,7 @@ def result(sid: str, outcome: str = "passed", **extra) -> dict:
         ],
     }
     base.update(extra)
-    return base
+    return ScenarioResult.from_dict(base)
 
 
 def test_markdown_has_summary_table_and_a_section_per_scenario():
@@ -94,7 +97,7 @@ def test_html_is_self_contained_with_a_timeline_per_scenario():
 
 
 def test_timeline_marks_each_reason_with_its_count():
-    svg = timeline_svg(result("x")["events"])
+    svg = timeline_svg(result("x").events)
     assert ">Pulling<" in svg and ">Failed<" in svg and ">x2<" in svg
     assert timeline_svg([]) == '<p class="muted">no events recorded</p>'
 
@@ -124,27 +127,28 @@ def test_unwritable_report_dir_is_one_clear_error(tmp_path):
         check_writable(blocker / "sub")
 
 
-STEPS = [
-    {"title": "list pods", "command": "kubectl get pod p", "output": "p 0/1 ErrImagePull"},
-    {
-        "title": "GET the catalogue",
-        "command": "GET https://reg:5000/v2/_catalog HTTP/1.1\nAuthorization: Basic ******",
-        "output": 'HTTP/1.1 200 OK\n{"repositories":["lab/nginx"]}',
-        "kind": "http",
-    },
-    {
-        "title": "docker config",
-        "command": "/root/.docker/config.json",
-        "output": '{"auths": {}}',
-        "kind": "file",
-    },
-    {
-        "title": "the tutorial runs curl here",
-        "command": "",
-        "output": "curl --cacert ca.crt https://reg:5000/v2/_catalog\nline two",
-        "kind": "note",
-    },
-]
+STEPS = (
+    TranscriptStep("list pods", "kubectl get pod p", "p 0/1 ErrImagePull", 0.0, 0.0),
+    TranscriptStep(
+        "GET the catalogue",
+        "GET https://reg:5000/v2/_catalog HTTP/1.1\nAuthorization: Basic ******",
+        'HTTP/1.1 200 OK\n{"repositories":["lab/nginx"]}',
+        0.0,
+        0.0,
+        kind="http",
+    ),
+    TranscriptStep(
+        "docker config", "/root/.docker/config.json", '{"auths": {}}', 0.0, 0.0, kind="file"
+    ),
+    TranscriptStep(
+        "the tutorial runs curl here",
+        "",
+        "curl --cacert ca.crt https://reg:5000/v2/_catalog\nline two",
+        0.0,
+        0.0,
+        kind="note",
+    ),
+)
 
 
 def test_transcript_shows_each_kind_of_step_in_its_own_form():
@@ -173,7 +177,7 @@ def test_transcript_shows_each_kind_of_step_in_its_own_form():
 
 
 def test_html_labels_each_kind_of_step_and_sets_notes_apart():
-    page = render_html([result("registry-catalog", transcript=STEPS)], META)
+    page = render_html([replace(result("registry-catalog"), transcript=STEPS)], META)
     for kind in ("command", "http", "file", "note"):
         assert f"<div class='step step-{kind}'>" in page
     assert "<span class='kind'>note, not run</span>" in page
@@ -214,3 +218,28 @@ def test_error_text_is_masked_in_every_file(tmp_path):
     for path in tmp_path.iterdir():
         assert "hunter3-error" not in path.read_text(), path.name
     assert "<error" in (tmp_path / "junit.xml").read_text()
+
+
+def test_result_round_trips_through_report_json(tmp_path):
+    original = result("node-no-ca", "error", error="node files not restored")
+    write_report(tmp_path, [original, result("registry-catalog")], META)
+    doc = json.loads((tmp_path / "report.json").read_text())
+    assert ScenarioResult.from_dict(doc["scenarios"][0]) == original
+    assert "error" not in doc["scenarios"][1], "a passing scenario has no error key"
+    assert set(doc["scenarios"][1]) == {
+        "id", "title", "tutorial", "node_level", "outcome", "kubernetes", "seconds",
+        "expected", "observed", "differences", "timings", "events", "transcript",
+    }  # fmt: skip
+    assert isinstance(original.events[0], PodEvent)
+
+
+def test_placeholder_is_a_scenario_that_recorded_nothing():
+    from lab.catalog import entry
+
+    skipped = ScenarioResult.placeholder(entry("tag-not-found"), "skipped", "no registry")
+    assert (skipped.id, skipped.outcome, skipped.error) == (
+        "tag-not-found",
+        "skipped",
+        "no registry",
+    )
+    assert skipped.transcript == () and skipped.events == () and skipped.seconds == 0.0

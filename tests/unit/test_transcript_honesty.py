@@ -35,6 +35,8 @@ class LocalNode:
 class FakeCore:
     """Stands in for CoreV1Api where a verb reads back what kubectl created."""
 
+    api_client = None
+
     def read_namespaced_pod(self, name: str, namespace: str) -> Any:
         return SimpleNamespace(metadata=SimpleNamespace(name=name, namespace=namespace))
 
@@ -47,6 +49,7 @@ def run(tmp_path: Path, kubectl: Path | None = None) -> ScenarioRun:
         kubectl_bin=kubectl or tmp_path / "kubectl",
         kubeconfig=tmp_path / "kubeconfig",
         kubernetes_version="v1.34.0",
+        run_id="r1",
     )
 
 
@@ -243,8 +246,53 @@ def test_result_entries_carry_their_kind(tmp_path):
     scenario.note("narration", "nothing ran")
     scenario.on_host("ran", ["printf", "x"])
 
-    steps = scenario.result("passed")["transcript"]
+    steps = scenario.result("passed").to_dict()["transcript"]
 
     assert [s["kind"] for s in steps] == ["note", "command"]
     assert {"title", "command", "output", "at"} <= set(steps[0])
     assert steps[1]["output"] == "x"
+
+
+def test_a_scenarios_pod_carries_the_run_label_it_did_not_pass(tmp_path):
+    from lab.settings import LABEL
+
+    pod = run(tmp_path).pod("nginx-registry", "reg:5000/lab/nginx:1.7.9", container="nginx")
+
+    assert pod["metadata"]["labels"] == {"app": "nginx-registry", LABEL: "r1"}
+    assert pod["spec"]["containers"] == [
+        {"name": "nginx", "image": "reg:5000/lab/nginx:1.7.9", "imagePullPolicy": "IfNotPresent"}
+    ]
+
+
+def test_the_secret_maker_runs_kubectl_like_the_scenario_does(tmp_path):
+    """One kubectl runner: the tutorial's `kubectl create secret` is shown like any other
+    kubectl step (no kubeconfig, the scenario's own namespace left out), password masked."""
+    from lab.credentials import new_password
+
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text('#!/bin/sh\necho "secret/registry-1 created ($2)"\n')
+    kubectl.chmod(0o755)
+    scenario = run(tmp_path, kubectl)
+    scenario.core.read_namespaced_secret = lambda name, ns: name
+    password = new_password("foo")
+
+    assert scenario.secrets is scenario.secrets, "one maker per scenario"
+    scenario.secrets.via_kubectl_create("registry-1", "lab-test", "reg:5000", "foo", password)
+
+    step = next(s for s in scenario.transcript.steps if s.kind == "command")
+    assert step.command.startswith("kubectl create secret docker-registry registry-1 ")
+    assert "--kubeconfig" not in step.command and "--namespace" not in step.command
+    assert password not in step.command and "--docker-password=******" in step.command
+    assert step.output == "secret/registry-1 created (--namespace=lab-test)"
+
+
+def test_describe_tail_keeps_the_last_lines_of_what_kubectl_printed(tmp_path):
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text("#!/bin/sh\nseq 1 30\n")
+    kubectl.chmod(0o755)
+    scenario = run(tmp_path, kubectl)
+
+    tail = scenario.describe_tail("web")
+
+    assert tail.splitlines() == [str(n) for n in range(19, 31)]
+    assert scenario.transcript.steps[-1].command == "kubectl describe pod web"
