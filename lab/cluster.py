@@ -17,8 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from lab import manifest_yaml
 from lab.errors import LabError
 from lab.settings import LABEL
 from lab.signals import shielded
@@ -181,7 +180,7 @@ class LabCluster:
             self.export_kubeconfig()
             return
         config = self.path / "kind-config.yaml"
-        config.write_text(yaml.safe_dump(kind_config(self.spec)))
+        config.write_text(manifest_yaml.dump(kind_config(self.spec)))
         self.kubeconfig_path.touch(0o600, exist_ok=True)
         cmd = [
             str(self.kind_path),

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 from kubernetes import client
 
+from lab import manifest_yaml
 from lab.catalog import Entry
 from lab.errors import LabError
 from lab.expect import EventCounts, SeenEvent, as_seen, event_counts, reasons_seen, view_of
@@ -203,7 +203,7 @@ class ScenarioRun:
         """The manifest as a file, then `kubectl create -f - < x.yaml`, as it ran."""
         name = manifest["metadata"]["name"]
         filename = filename or f"{name}.yaml"
-        text = yaml.safe_dump(manifest, sort_keys=False)
+        text = manifest_yaml.dump(manifest, sort_keys=False)
         self.file(f"the pod manifest {filename}", filename, text)
         self.kubectl(
             "create",

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 from kubernetes import client
 
+from lab import manifest_yaml
 from lab.dockerconfig import b64, dockerconfigjson
 from lab.http_record import request_text, response_text
 from lab.kubectl import Kubectl
@@ -154,7 +154,7 @@ class SecretMaker:
         key: str = ".dockerconfigjson",
     ) -> client.V1Secret:
         """The tutorial's manifest: the config file's ``base64 -w 0`` in ``data``, applied."""
-        manifest = yaml.safe_dump(
+        manifest = manifest_yaml.dump(
             secret_manifest(name, namespace, secret_type, key, content)
         ).encode()
         self.kubectl.run(

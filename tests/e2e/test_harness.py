@@ -8,12 +8,16 @@ import json
 import pytest
 import requests
 
+from lab import manifest_yaml
 from lab.diagnose import namespace_report, node_report
 from lab.dockerconfig import dockerconfigjson
 from lab.expect import view_of
+from lab.kubectl import Kubectl
 from lab.node import KUBELET_CONFIG_JSON, certs_dir
 from lab.pods import pod_manifest
 from lab.secrets import DOCKERCONFIGJSON, SecretMaker, decode_secret
+from lab.settings import LABEL
+from lab.transcript import Transcript
 from lab.waits import wait_event, wait_pod_running, wait_waiting
 
 pytestmark = pytest.mark.e2e
@@ -163,3 +167,18 @@ def test_diagnostics_show_pods_events_and_node_logs(
     assert "pod p " in report and "ErrImagePull" in report and "Failed" in report
     node_text = node_report(lab_cluster)
     assert "--- journal (containerd, kubelet)" in node_text and "kubelet" in node_text
+
+
+@pytest.mark.parametrize("run_id", ["79148e82", "1e3", "0x1f", "yes"])
+def test_kubectl_reads_a_number_shaped_run_id_back_as_the_same_label(
+    run_id, lab_namespace, lab_cluster
+):
+    """Run id 79148e82 once made kubectl reject a pod: Go's YAML reads it as a float."""
+    manifest = pod_manifest("shaped", "pull-lab.local/busybox:1.0", run_id=run_id)
+    kubectl = Kubectl(lab_cluster.kubectl_path, lab_cluster.kubeconfig_path, Transcript())
+    status, output, _ = kubectl.execute(
+        "create", "--dry-run=server", "-f", "-", "-o", "json",
+        input=manifest_yaml.dump(manifest).encode(), namespace=lab_namespace,
+    )
+    assert status == 0, output
+    assert json.loads(output)["metadata"]["labels"][LABEL] == run_id

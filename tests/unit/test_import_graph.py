@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "lab.signatures": BASE,
     "lab.http_record": BASE,
     "lab.transcript": BASE,
+    "lab.manifest_yaml": BASE,
     "lab.watch": BASE,
     "lab.settings": SETTINGS,
     "lab.offline": IMAGES,  # the package and every module in it
