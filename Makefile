@@ -48,8 +48,8 @@ lab: build
 	$(PULL_LAB) run --report-dir lab-report
 
 lint: venv
-	$(VENV)/bin/ruff check lab fixtures scenarios tests bench conftest.py
-	$(VENV)/bin/ruff format --check lab fixtures scenarios tests bench conftest.py
+	$(VENV)/bin/ruff check lab fixtures scenarios tests bench tools conftest.py
+	$(VENV)/bin/ruff format --check lab fixtures scenarios tests bench tools conftest.py
 	$(VENV)/bin/mypy lab
 
 # The wheel users install (scenarios included); tests/integration/test_wheel.py installs one

@@ -1,6 +1,7 @@
 """`pull-lab`: the lab's front door.
 
-Exit codes: 0 ok, 1 a scenario failed, 2 bad usage or environment.
+Exit codes: 0 ok, 1 a scenario failed (`doctor`: a pull problem was found), 2 bad usage or
+environment.
 
 `run` replays the scenarios through pytest from wherever the package lives: a checkout, or
 site-packages after `pip install`, where `scenarios` is installed beside `lab`.
@@ -221,7 +222,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from kubernetes import client
 
-    from lab.doctor import diagnose_pod, render
+    from lab.doctor import examine
     from lab.kube import api_client
 
     if args.kubeconfig and not Path(args.kubeconfig).is_file():
@@ -236,15 +237,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         raise LabError("no kubeconfig found", "pass --kubeconfig PATH or set KUBECONFIG")
     try:
         core = client.CoreV1Api(api_client(kubeconfig))
-        findings = diagnose_pod(core, args.namespace, args.pod)
+        diagnosis = examine(core, args.namespace, args.pod)
     except LabError:
         raise
     except Exception as exc:  # unreachable API server, bad kubeconfig: one line, exit 2
         raise LabError(
             f"cannot read pod {args.namespace}/{args.pod}: {exc}".splitlines()[0]
         ) from exc
-    print(render(args.pod, args.namespace, findings))
-    return 0
+    print(diagnosis.json_text() if args.json else diagnosis.text())
+    # 1: a pull problem was found; 0: none (every image pulled, or none failed yet).
+    return diagnosis.exit_code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pod")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
+    p.add_argument(
+        "--json", action="store_true", help="findings as JSON (schema pull-lab-doctor/1)"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("status", help="cluster, kubeconfig and registries of a lab that is up")

@@ -177,8 +177,14 @@ def test_kubectl_reads_a_number_shaped_run_id_back_as_the_same_label(
     manifest = pod_manifest("shaped", "pull-lab.local/busybox:1.0", run_id=run_id)
     kubectl = Kubectl(lab_cluster.kubectl_path, lab_cluster.kubeconfig_path, Transcript())
     status, output, _ = kubectl.execute(
-        "create", "--dry-run=server", "-f", "-", "-o", "json",
-        input=manifest_yaml.dump(manifest).encode(), namespace=lab_namespace,
+        "create",
+        "--dry-run=server",
+        "-f",
+        "-",
+        "-o",
+        "json",
+        input=manifest_yaml.dump(manifest).encode(),
+        namespace=lab_namespace,
     )
     assert status == 0, output
     assert json.loads(output)["metadata"]["labels"][LABEL] == run_id

@@ -58,7 +58,7 @@ LAYERS: dict[str, int] = {
     "lab.pods": PODS,
     "lab.expect": PODS,
     "lab.waits": WATCH,
-    "lab.doctor": WATCH,
+    "lab.doctor": WATCH,  # the package and every module in it
     "lab.diagnose": WATCH,
     "lab.tutorial": RECORD,
     "lab.results": RECORD,
@@ -66,7 +66,7 @@ LAYERS: dict[str, int] = {
     "lab.report": REPORT,
     "lab.cli": FRONT,
 }
-PACKAGES = ("lab.offline",)  # placed whole: a module inside takes the package's floor
+PACKAGES = ("lab.offline", "lab.doctor")  # placed whole: a module inside takes the package's floor
 
 
 def module_name(path: Path) -> str:

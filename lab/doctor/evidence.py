@@ -1,0 +1,216 @@
+"""What doctor reads about one pod, as plain data: the pod's containers and what their status
+says, the pod's `Failed` events, its pull secrets as they were read, and the node.
+
+Evidence is built from a *capture*: a JSON-shaped dict in the API's own field names, the same
+whether it was just read from a cluster (``lab.doctor.capture``) or loaded from a file a capture
+wrote. So the rules run alike on a live pod and on a recorded one.
+
+>>> evidence = Evidence.from_capture(json.loads(Path("pod.json").read_text()))
+>>> evidence.failing[0].error_message
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from lab.doctor.keyring import Key, Parsed, image_host, parse_secret
+
+# Waiting reasons the kubelet sets because of an image or a pull secret
+# (pkg/kubelet/images/types.go). Any other waiting reason naming an image or a pull secret
+# counts too (see ``pull_related``): doctor must not call such a pod healthy.
+PULL_REASONS = frozenset(
+    {
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "ImageInspectError",
+        "RegistryUnavailable",
+        "SignatureValidationFailed",
+    }
+)
+_PULL_WORDS = re.compile(r"image|pull|secret", re.I)
+# After a kubelet restart the status may say only this; the error is then in the events.
+_BARE_BACK_OFF = re.compile(r'^Back-off pulling image "[^"]*"\.?$')
+_FIELD_PATH = re.compile(r"^spec\.(containers|initContainers|ephemeralContainers)\{(.+)\}$")
+KINDS = {"initContainers": "init", "containers": "container", "ephemeralContainers": "ephemeral"}
+
+
+def pull_related(reason: str) -> bool:
+    return reason in PULL_REASONS or bool(_PULL_WORDS.search(reason))
+
+
+@dataclass(frozen=True)
+class ContainerPull:
+    """One container that pulls an image, and what its status and events say of the pull."""
+
+    name: str
+    kind: str  # init / container / ephemeral
+    image: str
+    state: str  # waiting / running / terminated / none (no status yet)
+    reason: str
+    message: str
+    image_id: str
+    failed_events: tuple[str, ...] = ()  # messages of `Failed to pull image` events, oldest first
+
+    @property
+    def host(self) -> str:
+        return image_host(self.image)
+
+    @property
+    def pulled(self) -> bool:
+        return bool(self.image_id) or self.state in ("running", "terminated")
+
+    @property
+    def failing(self) -> bool:
+        return self.state == "waiting" and pull_related(self.reason)
+
+    @property
+    def message_from_event(self) -> bool:
+        """The status carries no error text (empty, or a bare back-off), an event does."""
+        bare = not self.message or bool(_BARE_BACK_OFF.match(self.message))
+        return bare and bool(self.failed_events)
+
+    @property
+    def error_message(self) -> str:
+        return self.failed_events[-1] if self.message_from_event else self.message
+
+
+@dataclass(frozen=True)
+class SecretRead:
+    """One name in imagePullSecrets, as doctor could read it."""
+
+    name: str
+    status: str  # found / missing / forbidden / error
+    type: str = ""
+    data: tuple[tuple[str, str], ...] = ()
+    elsewhere: tuple[str, ...] = ()  # namespaces holding a secret of this name (when missing)
+    error: str = ""
+
+    @cached_property
+    def parsed(self) -> Parsed:
+        return parse_secret(self.name, self.type, dict(self.data))
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    kubelet_version: str = ""
+    runtime_version: str = ""
+    os: str = ""
+    architecture: str = ""
+
+    @property
+    def platform(self) -> str:
+        return f"{self.os}/{self.architecture}" if self.os else ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything doctor knows of one pod; ``focus`` is the container a rule is asked about."""
+
+    namespace: str
+    pod: str
+    pulls: tuple[ContainerPull, ...]
+    secrets: tuple[SecretRead, ...] = ()
+    node: NodeInfo | None = None
+    focus: ContainerPull | None = None
+
+    def about(self, pull: ContainerPull) -> Evidence:
+        return replace(self, focus=pull)
+
+    @property
+    def failing(self) -> list[ContainerPull]:
+        return [p for p in self.pulls if p.failing]
+
+    @property
+    def usable_keys(self) -> list[Key]:
+        return [k for s in self.secrets if s.status == "found" for k in s.parsed.keys]
+
+    @staticmethod
+    def from_capture(capture: dict) -> Evidence:
+        pod = capture["pod"]
+        meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status") or {}
+        events = _failed_pull_events(capture.get("events") or [])
+        statuses = {
+            "initContainers": status.get("initContainerStatuses") or [],
+            "containers": status.get("containerStatuses") or [],
+            "ephemeralContainers": status.get("ephemeralContainerStatuses") or [],
+        }
+        pulls = []
+        for field, kind in KINDS.items():
+            by_name = {cs["name"]: cs for cs in statuses[field]}
+            for c in spec.get(field) or []:
+                pulls.append(_pull(c, kind, by_name.get(c["name"]), events.get((kind, c["name"]))))
+        secrets = tuple(
+            SecretRead(
+                s["name"],
+                s["status"],
+                (s.get("secret") or {}).get("type") or "",
+                tuple(sorted(((s.get("secret") or {}).get("data") or {}).items())),
+                tuple(s.get("elsewhere") or ()),
+                s.get("error") or "",
+            )
+            for s in capture.get("secrets") or []
+        )
+        node = capture.get("node")
+        info = (node or {}).get("nodeInfo") or {}
+        return Evidence(
+            meta.get("namespace", ""),
+            meta.get("name", ""),
+            tuple(pulls),
+            secrets,
+            NodeInfo(
+                node.get("name", ""),
+                info.get("kubeletVersion", ""),
+                info.get("containerRuntimeVersion", ""),
+                info.get("operatingSystem", ""),
+                info.get("architecture", ""),
+            )
+            if node
+            else None,
+        )
+
+
+def _pull(container: dict, kind: str, cs: dict | None, events: list[str] | None) -> ContainerPull:
+    image = container.get("image", "")
+    if cs is None:
+        return ContainerPull(
+            container["name"], kind, image, "none", "", "", "", tuple(events or ())
+        )
+    state: dict[str, dict] = cs.get("state") or {}
+    name = next((k for k in ("waiting", "running", "terminated") if state.get(k)), "none")
+    found: dict[str, str] = state.get(name) or {}
+    reason = found.get("reason") or ("Running" if name == "running" else "")
+    return ContainerPull(
+        container["name"],
+        kind,
+        image,
+        name,
+        reason,
+        found.get("message") or "",
+        cs.get("imageID") or "",
+        tuple(events or ()),
+    )
+
+
+def _failed_pull_events(events: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """`Failed to pull image ...` events per (kind, container), oldest first."""
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for e in events:
+        message = e.get("message") or ""
+        if e.get("reason") != "Failed" or not message.startswith("Failed to pull image"):
+            continue
+        match = _FIELD_PATH.match((e.get("involvedObject") or {}).get("fieldPath") or "")
+        if match is None:
+            continue
+        when = (
+            e.get("lastTimestamp")
+            or e.get("eventTime")
+            or (e.get("metadata") or {}).get("creationTimestamp")
+            or ""
+        )
+        found.setdefault((KINDS[match[1]], match[2]), []).append((str(when), message))
+    return {k: [m for _, m in sorted(v, key=lambda t: t[0])] for k, v in found.items()}

@@ -1,0 +1,581 @@
+"""The causes doctor names: a table of small rules, each evidence in, ``Finding | None`` out.
+
+A rule looks at one failing container (``evidence.focus``) in its pod. Message rules read the
+error text the kubelet recorded (the status message, or the last `Failed` event when the status
+says only "Back-off"); credential rules read the pull secrets; the first message rule that
+matches names the stage the pull reached. Findings are ranked by that stage, in the order a pull
+proceeds, so a credential finding never outranks a failure that happened before any credential
+was sent. Adding a cause is adding a rule to ``RULES`` and a test with its evidence.
+
+These patterns are doctor's own: ``lab.signatures`` is the scenarios' oracle, and a diagnosis
+checked against the table that made it would prove nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from lab.doctor.evidence import ContainerPull, Evidence
+from lab.doctor.keyring import Key
+
+
+class Stage(IntEnum):
+    """How far a pull got when it failed, in the order a pull proceeds."""
+
+    REFERENCE = 0  # the image reference or pull policy: nothing was sent
+    NAME_RESOLUTION = 1
+    CONNECTION = 2
+    TLS_SERVER = 3  # the node checks the registry (and speaks TLS at all)
+    TLS_CLIENT = 4  # the registry checks the node's client certificate
+    AUTHENTICATION = 5  # credentials are sent here, and only here
+    MANIFEST = 6
+    UNRECOGNISED = 7
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    container: str | None
+    cause: str
+    fix: str
+    evidence: str
+    stage: Stage = Stage.UNRECOGNISED
+    source: str = "status"  # where the evidence comes from: status / event / secret / spec
+
+    def render(self) -> str:
+        where = f"container {self.container}: " if self.container else ""
+        seen = {"event": " (from the last Failed event)", "secret": " (from the pull secrets)"}
+        return (
+            f"{where}{self.name}\n  likely cause: {self.cause}\n  fix: {self.fix}\n"
+            f"  evidence{seen.get(self.source, '')}: {self.evidence}"
+        )
+
+
+Rule = Callable[[Evidence], "Finding | None"]
+
+
+def _focus(evidence: Evidence) -> ContainerPull:
+    assert evidence.focus is not None, "rules are asked about one container"
+    return evidence.focus
+
+
+# ---- message rules -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MessageRule:
+    """A cause recognised by the error text alone; cause and fix may name {host} and {platform}."""
+
+    name: str
+    stage: Stage
+    pattern: re.Pattern[str]
+    cause: str
+    fix: str
+
+    def __call__(self, evidence: Evidence) -> Finding | None:
+        pull = _focus(evidence)
+        if not self.pattern.search(pull.error_message):
+            return None
+        platform = (
+            evidence.node.platform
+            if evidence.node and evidence.node.platform
+            else "the node's platform"
+        )
+        return Finding(
+            self.name,
+            pull.name,
+            self.cause.format(host=pull.host, platform=platform),
+            self.fix.format(host=pull.host, platform=platform),
+            pull.error_message,
+            self.stage,
+            "event" if pull.message_from_event else "status",
+        )
+
+
+def _msg(name: str, stage: Stage, pattern: str, cause: str, fix: str) -> MessageRule:
+    return MessageRule(name, stage, re.compile(pattern, re.S), cause, fix)
+
+
+# 401 is read here only to know the stage; what it means depends on the secrets (see below).
+UNAUTHORIZED = re.compile(r"401 Unauthorized|no basic auth credentials|authorization failed")
+
+# Most specific first: the first rule that matches names the stage the pull reached.
+MESSAGE_RULES: tuple[MessageRule, ...] = (
+    _msg(
+        "dns-failure",
+        Stage.NAME_RESOLUTION,
+        # a lookup that times out or finds a broken server is DNS too, not a registry timeout
+        r"no such host|dial tcp: lookup \S+|server misbehaving",
+        "the node cannot resolve the registry's name",
+        "check the host in the image reference ({host}) and the node's DNS (/etc/resolv.conf, /etc/hosts)",
+    ),
+    _msg(
+        "connection-refused",
+        Stage.CONNECTION,
+        r"connect: connection refused",
+        "the registry's host answers, but nothing listens at that port",
+        "check the port in the image reference ({host}) and that the registry runs and listens there",
+    ),
+    _msg(
+        "no-route",
+        Stage.CONNECTION,
+        r"no route to host|network is unreachable",
+        "the node has no route to the registry's address",
+        "check the address in the image reference ({host}) and the node's network and routes",
+    ),
+    _msg(
+        "timeout",
+        Stage.CONNECTION,
+        r"i/o timeout|connect: connection timed out",
+        "the node's connection to the registry got no answer in time (dropped, filtered, or down)",
+        "check that {host} is reachable from the node and that no firewall drops the traffic",
+    ),
+    _msg(
+        "https-to-http-registry",
+        Stage.TLS_SERVER,
+        r"server gave HTTP response to HTTPS client",
+        "the node speaks HTTPS but the registry at {host} serves plain HTTP",
+        "serve TLS on the registry, or declare it plain HTTP for the node "
+        '(/etc/containerd/certs.d/{host}/hosts.toml: server = "http://{host}")',
+    ),
+    _msg(
+        "http-to-https-registry",
+        Stage.TLS_SERVER,
+        r"malformed HTTP response|Client sent an HTTP request to an HTTPS server",
+        "the node speaks plain HTTP but the registry at {host} serves HTTPS",
+        "use https:// for {host} in the node's hosts.toml (and give the node the registry's CA)",
+    ),
+    _msg(
+        "unknown-ca",
+        Stage.TLS_SERVER,
+        r"x509: certificate signed by unknown authority",
+        "the node does not trust the registry's CA",
+        "put the CA at /etc/containerd/certs.d/{host}/ca.crt on every node "
+        "(containerd < 2.2 also needs config_path set)",
+    ),
+    _msg(
+        "cert-expired",
+        Stage.TLS_SERVER,
+        r"x509: certificate has expired or is not yet valid: current time \S+ is after",
+        "the registry's certificate has expired",
+        "renew the registry's certificate (and check the node's clock)",
+    ),
+    _msg(
+        "cert-not-yet-valid",
+        Stage.TLS_SERVER,
+        r"x509: certificate has expired or is not yet valid: current time \S+ is before",
+        "the registry's certificate is not valid yet: its notBefore is in the node's future",
+        "check the node's clock (NTP), or reissue the certificate with a notBefore in the past",
+    ),
+    _msg(
+        "cert-validity",
+        Stage.TLS_SERVER,
+        r"x509: certificate has expired or is not yet valid",
+        "the registry's certificate is expired or not yet valid by the node's clock",
+        "compare the certificate's dates (openssl x509 -noout -dates) with the node's clock",
+    ),
+    _msg(
+        "name-mismatch",
+        Stage.TLS_SERVER,
+        r"x509: certificate is valid for .*?, not \S+|"
+        r"x509: cannot validate certificate for \S+ because it doesn't contain any IP SANs|"
+        r"x509: certificate is not valid for any names",
+        "the registry's certificate does not name the host the image reference uses ({host})",
+        "reissue the certificate with that name (or IP) in its SANs, or use a name it has",
+    ),
+    _msg(
+        "client-cert-required",
+        Stage.TLS_CLIENT,
+        r"remote error: tls: (?:bad certificate|certificate required)",
+        "the registry requires a client certificate and the node sent none it accepts",
+        "put client.cert and client.key for {host} in /etc/containerd/certs.d/{host}/ on the node "
+        "(or a hosts.toml `client` entry)",
+    ),
+    _msg(
+        "unauthorized",  # never emitted: see ``unauthorized`` below
+        Stage.AUTHENTICATION,
+        UNAUTHORIZED.pattern,
+        "",
+        "",
+    ),
+    _msg(
+        "forbidden",
+        Stage.AUTHENTICATION,
+        r"403 Forbidden",
+        "the registry accepted the credentials but this user may not pull this repository",
+        "grant the user pull access to the repository on {host}, or use a user who has it",
+    ),
+    _msg(
+        "rate-limited",
+        Stage.MANIFEST,
+        r"429 Too Many Requests|toomanyrequests",
+        "the registry is rate-limiting pulls (429)",
+        "wait, pull with credentials that have a higher limit, or use a mirror or cache for {host}",
+    ),
+    _msg(
+        "no-platform-manifest",
+        Stage.MANIFEST,
+        r"no match for platform in manifest",
+        "the image has no manifest for the node's platform ({platform})",
+        "push the image for {platform} (a multi-platform index), or use a tag that has it",
+    ),
+    _msg(
+        "tag-not-found",
+        Stage.MANIFEST,
+        r"manifest unknown",
+        "the repository exists but has no such tag (credentials were accepted)",
+        "push the tag, or fix the tag in the pod spec",
+    ),
+    _msg(
+        "repository-not-found",
+        Stage.MANIFEST,
+        r"name unknown|repository name not known to registry",
+        "the registry has no such repository (credentials were accepted)",
+        "push the image, or fix the repository path in the image reference",
+    ),
+    _msg(
+        "not-found",
+        Stage.MANIFEST,
+        # containerd reads a HEAD 404, which has no body: repository and tag look the same
+        r"code = NotFound|: not found$",
+        "the registry has no such repository or tag (credentials were accepted)",
+        "check the repository and tag on {host} (GET /v2/<repository>/tags/list), then push or fix the reference",
+    ),
+)
+
+
+def message_rule(evidence: Evidence) -> MessageRule | None:
+    """The first message rule that recognises the focused container's error, if any."""
+    message = _focus(evidence).error_message
+    return next((r for r in MESSAGE_RULES if r.pattern.search(message)), None)
+
+
+def failure_stage(evidence: Evidence) -> Stage:
+    pull = _focus(evidence)
+    if pull.reason in ("InvalidImageName", "ErrImageNeverPull"):
+        return Stage.REFERENCE
+    rule = message_rule(evidence)
+    return rule.stage if rule else Stage.UNRECOGNISED
+
+
+def recognised_message(evidence: Evidence) -> Finding | None:
+    if failure_stage(evidence) is Stage.REFERENCE:
+        return None  # no pull was attempted: the reference rules speak
+    rule = message_rule(evidence)
+    return rule(evidence) if rule and rule.cause else None
+
+
+# ---- rules on the reference and the pull policy -------------------------------------------
+
+
+def invalid_image_name(evidence: Evidence) -> Finding | None:
+    pull = _focus(evidence)
+    if pull.reason != "InvalidImageName":
+        return None
+    return Finding(
+        "invalid-image-name",
+        pull.name,
+        f"the image reference {pull.image!r} is not a valid reference",
+        "fix the image: [host[:port]/]path[:tag][@digest], lower-case repository, no scheme",
+        pull.message or pull.reason,
+        Stage.REFERENCE,
+    )
+
+
+def never_pull(evidence: Evidence) -> Finding | None:
+    pull = _focus(evidence)
+    if pull.reason != "ErrImageNeverPull":
+        return None
+    return Finding(
+        "never-pull",
+        pull.name,
+        "imagePullPolicy is Never and the image is not on the node",
+        "load the image onto the node first, or set imagePullPolicy: IfNotPresent",
+        pull.message or pull.reason,
+        Stage.REFERENCE,
+    )
+
+
+# ---- rules on the pull secrets ------------------------------------------------------------
+
+
+def _secret_finding(name: str, cause: str, fix: str, evidence: str) -> Finding:
+    return Finding(name, None, cause, fix, evidence, Stage.AUTHENTICATION, "secret")
+
+
+def secret_forbidden(evidence: Evidence) -> Finding | None:
+    names = [s.name for s in evidence.secrets if s.status == "forbidden"]
+    if not names:
+        return None
+    return _secret_finding(
+        "secret-forbidden",
+        f"doctor may not read secret {', '.join(names)} (forbidden): it cannot tell whether it is right",
+        f"run doctor with a kubeconfig that may get secrets in {evidence.namespace}",
+        f"get secret {', '.join(names)}: 403 Forbidden",
+    )
+
+
+def secret_missing(evidence: Evidence) -> Finding | None:
+    names = [s.name for s in evidence.secrets if s.status == "missing" and not s.elsewhere]
+    if not names:
+        return None
+    return _secret_finding(
+        "secret-missing",
+        f"imagePullSecrets names {', '.join(names)}, which does not exist: the pull goes without it",
+        f"create it: kubectl create secret docker-registry {names[0]} -n {evidence.namespace} "
+        f"--docker-server={_focus(evidence).host} ...",
+        f"get secret {', '.join(names)}: 404 Not Found",
+    )
+
+
+def secret_other_namespace(evidence: Evidence) -> Finding | None:
+    found = [s for s in evidence.secrets if s.status == "missing" and s.elsewhere]
+    if not found:
+        return None
+    where = "; ".join(f"{s.name} in {', '.join(s.elsewhere)}" for s in found)
+    return _secret_finding(
+        "secret-other-namespace",
+        f"secret {where}, not in {evidence.namespace}: pods only see their own namespace's secrets",
+        f"create the secret in namespace {evidence.namespace}",
+        f"get secret {', '.join(s.name for s in found)} -n {evidence.namespace}: 404 Not Found",
+    )
+
+
+def _unusable(evidence: Evidence, kind: str) -> list[str]:
+    return [
+        f"{s.name}: {s.parsed.problem}"
+        for s in evidence.secrets
+        if s.status == "found" and s.parsed.problem_kind == kind
+    ]
+
+
+def secret_wrong_type(evidence: Evidence) -> Finding | None:
+    bad = _unusable(evidence, "wrong-type")
+    if not bad:
+        return None
+    return _secret_finding(
+        "secret-wrong-type",
+        f"secret {'; '.join(bad)}: the kubelet reads only kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg",
+        "recreate it with kubectl create secret docker-registry (or type kubernetes.io/dockerconfigjson)",
+        "; ".join(bad),
+    )
+
+
+def secret_wrong_shape(evidence: Evidence) -> Finding | None:
+    bad = _unusable(evidence, "wrong-shape")
+    if not bad:
+        return None
+    return _secret_finding(
+        "secret-wrong-shape",
+        f"secret {'; '.join(bad)}: the kubelet finds no credentials in it",
+        'store config.json\'s content base64-encoded once, as {"auths": {"<host:port>": {...}}}',
+        "; ".join(bad),
+    )
+
+
+def credsstore(evidence: Evidence) -> Finding | None:
+    bad = _unusable(evidence, "credsstore")
+    if not bad:
+        return None
+    return _secret_finding(
+        "credsstore",
+        f"secret {'; '.join(bad)}: made from a config.json whose credentials stay in a helper, it holds none",
+        "make the secret with kubectl create secret docker-registry --docker-username/--docker-password",
+        "; ".join(bad),
+    )
+
+
+def _serving(evidence: Evidence) -> list[Key]:
+    pull = _focus(evidence)
+    return [k for k in evidence.usable_keys if k.serves(pull.image)]
+
+
+def _keys_text(keys: list[Key]) -> str:
+    return ", ".join(f"{k.secret}: {k.raw}" for k in keys) or "(none)"
+
+
+def _sent_nothing_yet(evidence: Evidence) -> bool:
+    # Never tell anyone to key a secret to a host that does not resolve or does not answer.
+    return failure_stage(evidence) < Stage.TLS_SERVER
+
+
+def secret_port_mismatch(evidence: Evidence) -> Finding | None:
+    pull = _focus(evidence)
+    bare = pull.host.split(":", 1)[0].lower()
+    keys = evidence.usable_keys
+    near = [k for k in keys if k.host == bare and k.hostport != pull.host.lower()]
+    if not near or _serving(evidence) or _sent_nothing_yet(evidence):
+        return None
+    return Finding(
+        "secret-port-mismatch",
+        pull.name,
+        f"the pull secrets have credentials for {', '.join(k.raw for k in near)} but the image's "
+        f"registry is {pull.host}: the kubelet wants host and port to match exactly",
+        f"key the credentials as {pull.host}",
+        f"keys: {_keys_text(keys)}",
+        Stage.AUTHENTICATION,
+        "secret",
+    )
+
+
+def secret_other_host(evidence: Evidence) -> Finding | None:
+    pull = _focus(evidence)
+    keys = evidence.usable_keys
+    usable = [s for s in evidence.secrets if s.status == "found" and not s.parsed.problem]
+    if not usable or _serving(evidence) or _sent_nothing_yet(evidence):
+        return None
+    if secret_port_mismatch(evidence):
+        return None
+    return Finding(
+        "secret-other-host",
+        pull.name,
+        f"no pull secret has credentials for {pull.host} (keys: {', '.join(k.raw for k in keys) or 'none'}): "
+        "the pull goes without",
+        f"kubectl create secret docker-registry ... --docker-server={pull.host}",
+        f"keys: {_keys_text(keys)}",
+        Stage.AUTHENTICATION,
+        "secret",
+    )
+
+
+def mistyped_host(evidence: Evidence) -> Finding | None:
+    """A name that does not resolve, and a secret keyed to a name close to it: likely a typo."""
+    pull = _focus(evidence)
+    if failure_stage(evidence) not in (Stage.NAME_RESOLUTION, Stage.CONNECTION):
+        return None
+    others = sorted({k.hostport for k in evidence.usable_keys} - {pull.host.lower()})
+    close = difflib.get_close_matches(pull.host.lower(), others, n=1, cutoff=0.75)
+    if not close:
+        return None
+    return Finding(
+        "host-maybe-mistyped",
+        pull.name,
+        f"a pull secret is keyed to {close[0]}, close to the image's registry {pull.host}: "
+        "the image reference may be mistyped",
+        f"check the image reference; if the registry is {close[0]}, use that host in the image",
+        f"image {pull.image}; keys: {_keys_text(evidence.usable_keys)}",
+        failure_stage(evidence),
+        "secret",
+    )
+
+
+def unauthorized(evidence: Evidence) -> Finding | None:
+    """A 401 means different things: credentials sent and refused, or none sent at all."""
+    pull = _focus(evidence)
+    if not UNAUTHORIZED.search(pull.error_message):
+        return None
+    source = "event" if pull.message_from_event else "status"
+    sent = [k for k in _serving(evidence) if k.has_credentials]
+    if sent:
+        return Finding(
+            "wrong-password",
+            pull.name,
+            f"secret {sent[0].secret} has credentials for {pull.host} (key {sent[0].raw}) "
+            "and the registry refused them: the user or password is wrong",
+            f"fix the password in secret {sent[0].secret} (it is read at the next pull attempt)",
+            pull.error_message,
+            Stage.AUTHENTICATION,
+            source,
+        )
+    explained = any(
+        rule(evidence)
+        for rule in (
+            secret_forbidden,
+            secret_missing,
+            secret_other_namespace,
+            secret_wrong_type,
+            secret_wrong_shape,
+            credsstore,
+            secret_port_mismatch,
+            secret_other_host,
+        )
+    )
+    if explained:
+        return None  # the secret findings are the more precise cause
+    return Finding(
+        "no-credentials",
+        pull.name,
+        f"the pod has no pull secret for {pull.host} and the node has no credentials for it",
+        f"kubectl create secret docker-registry <name> --docker-server={pull.host} ... "
+        "and list it in the pod's imagePullSecrets",
+        pull.error_message,
+        Stage.AUTHENTICATION,
+        source,
+    )
+
+
+def not_recognised(evidence: Evidence) -> Finding | None:
+    """Shown verbatim, never guessed."""
+    pull = _focus(evidence)
+    if failure_stage(evidence) is not Stage.UNRECOGNISED:
+        return None
+    return Finding(
+        "not-recognised",
+        pull.name,
+        f"doctor does not recognise this message ({pull.reason}); it is shown verbatim",
+        "read the message; the node's containerd and kubelet logs say more",
+        pull.error_message or pull.reason,
+        Stage.UNRECOGNISED,
+        "event" if pull.message_from_event else "status",
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    invalid_image_name,
+    never_pull,
+    recognised_message,
+    mistyped_host,
+    secret_forbidden,
+    secret_missing,
+    secret_other_namespace,
+    secret_wrong_type,
+    secret_wrong_shape,
+    credsstore,
+    secret_port_mismatch,
+    secret_other_host,
+    unauthorized,
+    not_recognised,
+)
+
+
+# Every name a finding can have: each has a recorded pod in tests/unit/data/doctor/.
+CAUSES: tuple[str, ...] = (
+    "invalid-image-name",
+    "never-pull",
+    *(r.name for r in MESSAGE_RULES if r.cause),
+    "host-maybe-mistyped",
+    "secret-forbidden",
+    "secret-missing",
+    "secret-other-namespace",
+    "secret-wrong-type",
+    "secret-wrong-shape",
+    "credsstore",
+    "secret-port-mismatch",
+    "secret-other-host",
+    "wrong-password",
+    "no-credentials",
+    "not-recognised",
+)
+
+
+def diagnose(evidence: Evidence, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
+    """Every finding for every failing container, ranked by how far each pull got."""
+    findings: list[Finding] = []
+    seen: set[tuple[str, str | None, str]] = set()
+    for pull in evidence.failing:
+        focused = evidence.about(pull)
+        for rule in rules:
+            found = rule(focused)
+            # a pod-wide finding (a missing secret) comes once, not once per failing container
+            if found is not None and (found.name, found.container, found.cause) not in seen:
+                seen.add((found.name, found.container, found.cause))
+                findings.append(found)
+    return sorted(findings, key=lambda f: f.stage)  # stable: table order within a stage
