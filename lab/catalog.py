@@ -184,6 +184,34 @@ CATALOG: tuple[Entry, ...] = (
         "a config.json with credsStore and no auths gives no credentials",
         "beyond the tutorial",
     ),
+    Entry(
+        "credential-provider",
+        "test_credential_provider",
+        "a kubelet credential provider plugin answers: no secret, no config.json, the pod runs",
+        "beyond the tutorial (instead of 1: config.json on every node)",
+        True,
+    ),
+    Entry(
+        "credential-provider-no-match",
+        "test_credential_provider",
+        "an image outside the plugin's matchImages: the kubelet never asks it, 401",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
+        "credential-provider-fails",
+        "test_credential_provider",
+        "the plugin exits non-zero: the kubelet logs it and pulls without credentials, 401",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
+        "credential-provider-cache",
+        "test_credential_provider",
+        "the kubelet caches the plugin's answer: a changed answer is not seen for cacheDuration",
+        "beyond the tutorial",
+        True,
+    ),
 )
 
 BY_ID = {e.id: e for e in CATALOG}

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lab import credential_provider as cp
+from lab.credential_provider import ProviderSetup
 from lab.dockerconfig import config_json
 from lab.errors import LabError
 from lab.pki import CERTS_D
@@ -141,7 +143,8 @@ class NodeChanges:
 # What node-level tests may change and must leave as they found it.
 NODE_STATE_SCRIPT = (
     f"find {CERTS_D} -printf '%p %m %s\\n' 2>/dev/null | sort; "
-    f"sha256sum {KUBELET_CONFIG_JSON} {TUTORIAL_CONFIG_JSON} /.docker/config.json 2>/dev/null; "
+    f"sha256sum {KUBELET_CONFIG_JSON} {TUTORIAL_CONFIG_JSON} /.docker/config.json "
+    f"{cp.KUBELET_DEFAULTS} 2>/dev/null; find {cp.LAB_NODE_DIR} {cp.REQUEST_LOG} 2>/dev/null; "
     "systemctl is-active kubelet containerd"
 )
 
@@ -206,6 +209,31 @@ class NodeRegistryConfig:
         moved = self.changes.move_away(path)
         self.credentials_touched |= moved
         return moved
+
+    # ---- a credential provider plugin ----------------------------------------------------
+    def install_credential_provider(self, setup: ProviderSetup, answers: bytes) -> None:
+        """The lab's plugin, its config and its answers (0600), and the kubelet's flags naming
+        them; the kubelet reads its flags at start, so it is restarted now and on restore."""
+        self.changes.make_dir(cp.LAB_NODE_DIR)
+        self.changes.write(f"{cp.BIN_DIR}/{cp.PROVIDER_NAME}", cp.PLUGIN_SCRIPT.encode(), 0o755)
+        self.changes.write(cp.CONFIG_PATH, setup.config_yaml().encode())
+        self.set_provider_answers(answers)
+        if not self.changes.exists(cp.REQUEST_LOG):
+            self.changes.write(cp.REQUEST_LOG, b"")
+        has_defaults = self.changes.exists(cp.KUBELET_DEFAULTS)
+        defaults = self.read(cp.KUBELET_DEFAULTS) if has_defaults else ""
+        self.credentials_touched = True
+        self.changes.write(cp.KUBELET_DEFAULTS, cp.with_extra_args(defaults).encode())
+        self.restart_kubelet()
+
+    def set_provider_answers(self, answers: bytes) -> None:
+        """What the plugin answers from now on (the kubelet may still hold an older answer)."""
+        self.changes.write(cp.ANSWERS_PATH, answers, mode=0o600)
+
+    def provider_requests(self) -> list[str]:
+        """The images the kubelet asked the plugin about, oldest first."""
+        lines = self.read(cp.REQUEST_LOG).splitlines()
+        return [line.split(" ", 1)[1] for line in lines if " " in line]
 
     # ---- kubelet and images -------------------------------------------------------------
     def restart_kubelet(self, timeout: int = 60) -> float:

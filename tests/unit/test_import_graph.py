@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "lab.dockerconfig": NODE,
     "lab.kubectl": NODE,
     "lab.node": NODE,
+    "lab.credential_provider": NODE,
     "lab.secrets": NODE,
     "lab.session": NODE,  # brings up cluster, registries and the node's trust of their CA
     "lab.pods": PODS,
