@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
 from lab.settings import IMAGE_SOURCES, Settings, settings_from_env
@@ -218,35 +218,54 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import os
+    """Diagnose one pod, or with --all every pod of a namespace that waits on a pull."""
+    from dataclasses import replace
 
     from kubernetes import client
 
-    from lab.doctor import examine
-    from lab.kube import api_client
+    from lab.doctor import Diagnosis, NamespaceDiagnosis, examine, examine_namespace, probed
+    from lab.doctor.connect import connect
 
-    if args.kubeconfig and not Path(args.kubeconfig).is_file():
-        raise LabError(f"kubeconfig {args.kubeconfig} does not exist", "pass an existing file")
-    candidates = [
-        args.kubeconfig,
-        os.environ.get("KUBECONFIG"),
-        str(Path.home() / ".kube" / "config"),
-    ]
-    kubeconfig = next((Path(c) for c in candidates if c and Path(c).is_file()), None)
-    if kubeconfig is None:
-        raise LabError("no kubeconfig found", "pass --kubeconfig PATH or set KUBECONFIG")
+    if bool(args.pod) == bool(args.all):
+        raise LabError("name one pod, or pass --all for every pod of the namespace")
+    ca_file = Path(args.ca_file) if args.ca_file else None
+    if ca_file is not None and not (args.probe and ca_file.is_file()):
+        raise LabError(f"--ca-file {ca_file}: an existing file, and only with --probe")
+    api, chosen = connect(args.kubeconfig, args.context)
+    namespace = args.namespace or chosen.namespace or "default"
+    core = client.CoreV1Api(api)
+    what = f"pods in {namespace}" if args.all else f"pod {namespace}/{args.pod}"
+    answer: Diagnosis | NamespaceDiagnosis
     try:
-        core = client.CoreV1Api(api_client(kubeconfig))
-        diagnosis = examine(core, args.namespace, args.pod)
+        if args.all:
+            answer = examine_namespace(core, namespace)
+            if args.probe:
+                answer = replace(answer, diagnoses=[probed(d, ca_file) for d in answer.diagnoses])
+        else:
+            answer = examine(core, namespace, args.pod)
+            answer = probed(answer, ca_file) if args.probe else answer
     except LabError:
         raise
-    except Exception as exc:  # unreachable API server, bad kubeconfig: one line, exit 2
+    except client.ApiException as exc:
         raise LabError(
-            f"cannot read pod {args.namespace}/{args.pod}: {exc}".splitlines()[0]
+            f"cannot read {what}: {exc.status} {exc.reason}", f"context {chosen.context}"
         ) from exc
-    print(diagnosis.json_text() if args.json else diagnosis.text())
+    except Exception as exc:  # unreachable API server, TLS to it, a broken kubeconfig
+        raise LabError(
+            f"cannot read {what} from {chosen.server}: {_short_reason(exc)}",
+            f"check the API server of context {chosen.context}",
+        ) from exc
+    print(answer.json_text() if args.json else answer.text())
     # 1: a pull problem was found; 0: none (every image pulled, or none failed yet).
-    return diagnosis.exit_code
+    return answer.exit_code
+
+
+def _short_reason(exc: BaseException) -> str:
+    """The root of a urllib3 error in one line ("Connection refused"), not its retry story."""
+    reason: Any = getattr(exc, "reason", None) or exc
+    text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
+    marker = "Failed to establish a new connection: "
+    return text.split(marker, 1)[1].rstrip("')\"") if marker in text else text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,12 +315,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("doctor", help="diagnose why a pod cannot pull its image")
-    p.add_argument("pod")
-    p.add_argument("-n", "--namespace", default="default")
-    p.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
+    p.add_argument("pod", nargs="?", help="the pod (or --all)")
+    p.add_argument("-n", "--namespace", help="default: the context's namespace, else default")
     p.add_argument(
-        "--json", action="store_true", help="findings as JSON (schema pull-lab-doctor/1)"
+        "--all", action="store_true", help="every pod of the namespace with a pull problem"
     )
+    p.add_argument("--kubeconfig", help="one file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", help="the kubeconfig context (default: the current one)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="as JSON (schema pull-lab-doctor/1; with --all pull-lab-doctor-list/1)",
+    )
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="also probe each failing image's registry from here (DNS, TCP, TLS, /v2/, manifest)",
+    )
+    p.add_argument("--ca-file", help="with --probe: also trust this CA (PEM)")
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("status", help="cluster, kubeconfig and registries of a lab that is up")

@@ -8,6 +8,7 @@ and the files a node needs (a docker-style certs.d directory or a containerd hos
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,19 @@ class LabPKI:
     def server_cert(self, *names: str) -> trustme.LeafCert:
         """A certificate valid for every name and IP given (IPs become IP SANs)."""
         return self.ca.issue_cert(*names, common_name=names[0])
+
+    def server_cert_dated(
+        self, *names: str, not_before: datetime.datetime, not_after: datetime.datetime
+    ) -> trustme.LeafCert:
+        """Like ``server_cert``, valid only from ``not_before`` to ``not_after``: a certificate
+        that has expired, or is not valid yet, for a registry whose dates alone are wrong.
+
+        >>> day, now = datetime.timedelta(days=1), datetime.datetime.now(datetime.UTC)
+        >>> pki.server_cert_dated("reg", not_before=now - 2 * day, not_after=now - day)
+        """
+        return self.ca.issue_cert(
+            *names, common_name=names[0], not_before=not_before, not_after=not_after
+        )
 
     def client_cert(self, name: str = "lab-client") -> trustme.LeafCert:
         return self.ca.issue_cert(name, common_name=name)

@@ -19,6 +19,7 @@ import requests
 from lab.errors import LabError
 
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_LIST_V2 = "application/vnd.docker.distribution.manifest.list.v2+json"
 CONFIG_V1 = "application/vnd.docker.container.image.v1+json"
 LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
@@ -122,3 +123,58 @@ def push_image(
     )
     resp.raise_for_status()
     return "sha256:" + hashlib.sha256(manifest).hexdigest()
+
+
+def for_platform(image: PreparedImage, platform: str) -> PreparedImage:
+    """The same layers under a config that names another platform ("linux/arm64"): an image
+    a node of that platform would pick from an index, without building one for it."""
+    os_name, _, architecture = platform.partition("/")
+    config = json.loads(image.config.data)
+    config.update(os=os_name, architecture=architecture)
+    data = json.dumps(config, separators=(",", ":")).encode()
+    return PreparedImage(_blob(data, CONFIG_V1), image.layers)
+
+
+def manifest_list(entries: list[tuple[bytes, str]]) -> bytes:
+    """A Docker manifest list: each (image manifest, "os/architecture") as one entry."""
+    manifests = []
+    for manifest, platform in entries:
+        os_name, _, architecture = platform.partition("/")
+        manifests.append(
+            {
+                "mediaType": MANIFEST_V2,
+                "size": len(manifest),
+                "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+                "platform": {"architecture": architecture, "os": os_name},
+            }
+        )
+    doc = {"schemaVersion": 2, "mediaType": MANIFEST_LIST_V2, "manifests": manifests}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def push_index_for(
+    session: requests.Session,
+    base_url: str,
+    repo: str,
+    tag: str,
+    image: PreparedImage,
+    platform: str,
+) -> str:
+    """Push ``image`` relabelled for ``platform`` by digest, then a manifest list under ``tag``
+    whose only entry is that platform; return the list's digest. A node of any other platform
+    finds no image for itself there.
+
+    >>> push_index_for(session, reg.url, "lab/busybox", "arm64-only", image, "linux/arm64")
+    """
+    other = for_platform(image, platform)
+    manifest = other.manifest()
+    push_image(session, base_url, repo, "sha256:" + hashlib.sha256(manifest).hexdigest(), other)
+    index = manifest_list([(manifest, platform)])
+    resp = session.put(
+        f"{base_url}/v2/{repo}/manifests/{tag}",
+        data=index,
+        headers={"Content-Type": MANIFEST_LIST_V2},
+        timeout=30,
+    )
+    resp.raise_for_status()
+    return "sha256:" + hashlib.sha256(index).hexdigest()

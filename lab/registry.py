@@ -1,4 +1,5 @@
-"""A private registry container: TLS from the lab CA, htpasswd users, optional mTLS.
+"""A private registry container: TLS from the lab CA, htpasswd users, optional mTLS; or, to
+show what goes wrong, plain HTTP, or a certificate whose dates are wrong.
 
 One class per registry, like testcontainers' modules: ``start()``, ``stop()``, ``with``, and a
 readiness check over real TLS that fails with the reason. It joins the cluster's docker
@@ -9,17 +10,22 @@ and publishes its port on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import ipaddress
 import json
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bcrypt
 import docker
 import requests
+import trustme
 from docker.types import EndpointConfig
+from requests.adapters import HTTPAdapter
 
 # testcontainers reads these when imported. Ryuk is an image from a public registry (none can
 # be pulled offline; the lab labels and removes its own containers), and this machine has a
@@ -41,6 +47,8 @@ ADDRESS_ATTEMPTS = 5
 # bcrypt cost 10 costs ~70 ms per authenticated request on these machines; 5 keeps pulls fast
 # and is still bcrypt, which is all the registry accepts.
 BCRYPT_ROUNDS = 5
+# OpenSSL's X509_V_FLAG_NO_CHECK_TIME, which Python's ssl.VerifyFlags does not name.
+NO_CHECK_TIME = 0x200000
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,11 @@ class RegistrySpec:
     index: int | None = None  # a fixed slot from the top of the subnet; None: the first free one
     extra_sans: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # extra DNS names on the network, NOT in the certificate
+    # False: plain HTTP and no authentication (a registry someone forgot to put TLS on).
+    tls: bool = True
+    # (notBefore, notAfter) of the server certificate, to make one that has expired or is not
+    # valid yet; None: trustme's default (valid now).
+    cert_dates: tuple[datetime.datetime, datetime.datetime] | None = None
 
     @property
     def host(self) -> str:
@@ -102,8 +115,24 @@ def free_address(subnet: str, used: set[str], index: int | None) -> str:
     raise LabError(f"no free address left at the top of {subnet}", "stop some lab registries")
 
 
+class DatesUncheckedAdapter(HTTPAdapter):
+    """HTTPS that trusts only ``ca_file`` and checks chain and names, but not the dates: the
+    lab's own way into a registry whose certificate is out of date on purpose."""
+
+    def __init__(self, ca_file: Path) -> None:
+        self.context = ssl.create_default_context(cafile=str(ca_file))
+        self.context.verify_flags |= NO_CHECK_TIME
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self.context
+        super().init_poolmanager(*args, **kwargs)
+
+
 class LabRegistry:
     def __init__(self, spec: RegistrySpec, pki: LabPKI, workdir: Path) -> None:
+        if spec.mtls and not spec.tls:
+            raise LabError(f"registry {spec.name}: mTLS needs TLS", "drop mtls=True or tls=False")
         self.spec = spec
         self.pki = pki
         self.workdir = workdir
@@ -121,16 +150,25 @@ class LabRegistry:
     def _write_files(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o700)
-        sans = (self.spec.name, self.ip, "localhost", "127.0.0.1", *self.spec.extra_sans)
-        server = self.pki.server_cert(*sans)
         self.pki.write_ca(self.ca_file)
+        config = registry_config(tls=self.spec.tls, mtls=self.spec.mtls)
+        (self.workdir / "config.yml").write_text(config)
+        if not self.spec.tls:
+            return  # plain HTTP: no certificate, no users
+        server = self._server_cert()
         LabPKI.write_pair(server, self.workdir / "server.crt", self.workdir / "server.key")
         # The registry runs as root in its container and reads these through a bind mount.
         write_private(self.workdir / "htpasswd", htpasswd(self.spec.users))
-        (self.workdir / "config.yml").write_text(registry_config(tls=True, mtls=self.spec.mtls))
         if self.spec.mtls:
             client = self.pki.client_cert(f"{self.spec.name}-client")
             LabPKI.write_pair(client, self.workdir / "client.cert", self.workdir / "client.key")
+
+    def _server_cert(self) -> trustme.LeafCert:
+        sans = (self.spec.name, self.ip, "localhost", "127.0.0.1", *self.spec.extra_sans)
+        if self.spec.cert_dates is None:
+            return self.pki.server_cert(*sans)
+        not_before, not_after = self.spec.cert_dates
+        return self.pki.server_cert_dated(*sans, not_before=not_before, not_after=not_after)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @staticmethod
@@ -221,7 +259,8 @@ class LabRegistry:
     # ---- HTTP -----------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.host_port}"
+        scheme = "https" if self.spec.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.host_port}"
 
     def session(
         self, auth: tuple[str, str] | None = None, client_cert: bool = True
@@ -234,6 +273,8 @@ class LabRegistry:
             s.auth = auth
         if self.spec.mtls and client_cert:
             s.cert = (str(self.workdir / "client.cert"), str(self.workdir / "client.key"))
+        if self.spec.cert_dates is not None:
+            s.mount("https://", DatesUncheckedAdapter(self.ca_file))
         return s
 
     @property
@@ -242,7 +283,8 @@ class LabRegistry:
         return user, password
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        """Ready when /v2/ answers 401 over TLS; fail at once if the container exits."""
+        """Ready when /v2/ answers 401 over TLS (200 over plain HTTP, which has no users);
+        fail at once if the container exits."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         session = self.session()
@@ -256,7 +298,7 @@ class LabRegistry:
                 )
             try:
                 resp = session.get(f"{self.url}/v2/", timeout=2)
-                if resp.status_code == 401:
+                if resp.status_code == (401 if self.spec.tls else 200):
                     return
                 last = f"HTTP {resp.status_code}"
             except requests.exceptions.SSLError as exc:
@@ -266,8 +308,14 @@ class LabRegistry:
             time.sleep(0.1)  # the registry opens its port within a second; poll until it does
         raise LabError(f"registry {self.spec.name} not ready within {timeout:.0f}s: {last}")
 
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The credentials to send: none to a plain-HTTP registry (it has no users, and a
+        password has no business on an unencrypted connection)."""
+        return self.credentials if self.spec.tls else None
+
     def get_json(self, path: str) -> dict:
-        resp = self.session(self.credentials).get(f"{self.url}{path}", timeout=10)
+        resp = self.session(self.auth).get(f"{self.url}{path}", timeout=10)
         resp.raise_for_status()
         return json.loads(resp.text)
 
@@ -283,4 +331,4 @@ def seed(registry: LabRegistry, source_ref: str, repo: str, tag: str) -> str:
     from lab.push import docker_save, prepare_from_archive, push_image
 
     image = prepare_from_archive(docker_save(source_ref))
-    return push_image(registry.session(registry.credentials), registry.url, repo, tag, image)
+    return push_image(registry.session(registry.auth), registry.url, repo, tag, image)

@@ -1,5 +1,10 @@
 """Read one pod's evidence from a cluster as a capture: plain JSON in the API's field names.
 
+It holds the pod, its events, the pull secrets it names (found / missing / forbidden), its
+ServiceAccount with the pull secrets listed there and not in the pod (the admission plugin
+copies them only when the pod is created), and its node: nodeInfo and, of the images the node
+lists, those the pod uses.
+
 ``capture`` is what doctor reads live; ``masked`` is the same capture fit to be written to a
 file or checked in (``tools/capture_doctor_evidence.py``): every credential inside a pull
 secret is replaced, keeping only whether it was there (the rules need no more), and what else
@@ -20,7 +25,7 @@ from typing import Any
 
 from kubernetes import client
 
-from lab.doctor.keyring import PULL_SECRET_TYPES
+from lab.doctor.keyring import PULL_SECRET_TYPES, same_image
 from lab.errors import LabError
 from lab.masking import mask_all
 
@@ -53,15 +58,45 @@ def capture(core: client.CoreV1Api, namespace: str, name: str) -> dict:
     events: list[Any] = core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
     ).items
+    listed = [ref.name for ref in pod.spec.image_pull_secrets or []]
     return {
         "schema": SCHEMA,
         "captured_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "pod": api.sanitize_for_serialization(pod),
         "events": [api.sanitize_for_serialization(e) for e in events],
-        "secrets": [
-            _read_secret(core, namespace, ref.name) for ref in pod.spec.image_pull_secrets or []
-        ],
-        "node": _read_node(core, pod.spec.node_name),
+        "secrets": [_read_secret(core, namespace, name) for name in listed],
+        "serviceAccount": _read_service_account(
+            core, namespace, pod.spec.service_account_name or "default", listed
+        ),
+        "node": _read_node(core, pod.spec.node_name, _images_of(pod)),
+    }
+
+
+def _images_of(pod: Any) -> list[str]:
+    containers = [
+        *(pod.spec.init_containers or []),
+        *(pod.spec.containers or []),
+        *(pod.spec.ephemeral_containers or []),
+    ]
+    return [c.image for c in containers if c.image]
+
+
+def _read_service_account(
+    core: client.CoreV1Api, namespace: str, name: str, pod_secrets: list[str]
+) -> dict:
+    """The ServiceAccount's pull secrets; those the pod lacks are read like the pod's own."""
+    try:
+        sa: Any = core.read_namespaced_service_account(name, namespace)
+    except client.ApiException as exc:
+        status = {404: "missing", 403: "forbidden"}.get(exc.status or 0, "error")
+        read = {"name": name, "status": status}
+        return read if status == "missing" else {**read, "error": f"{exc.status} {exc.reason}"}
+    names = [ref.name for ref in sa.image_pull_secrets or [] if ref.name]
+    return {
+        "name": name,
+        "status": "found",
+        "imagePullSecrets": names,
+        "secrets": [_read_secret(core, namespace, n) for n in names if n not in pod_secrets],
     }
 
 
@@ -92,7 +127,7 @@ def _namespaces_with(core: client.CoreV1Api, name: str) -> list[str]:
     return sorted({s.metadata.namespace for s in items})
 
 
-def _read_node(core: client.CoreV1Api, node_name: str | None) -> dict | None:
+def _read_node(core: client.CoreV1Api, node_name: str | None, images: list[str]) -> dict | None:
     if not node_name:
         return None
     try:
@@ -100,13 +135,23 @@ def _read_node(core: client.CoreV1Api, node_name: str | None) -> dict | None:
     except client.ApiException:
         return {"name": node_name}  # nodes are cluster-scoped: many users may not read them
     info = core.api_client.sanitize_for_serialization(node.status.node_info)
-    return {"name": node_name, "nodeInfo": info}
+    # Only the pod's own images: the node's full list says nothing about this pod.
+    held = sorted(
+        {
+            name
+            for held_image in node.status.images or []
+            for name in held_image.names or []
+            if any(same_image(name, image) for image in images)
+        }
+    )
+    return {"name": node_name, "nodeInfo": info, "images": held}
 
 
 def masked(captured: dict) -> dict:
     """A copy safe to write down: credentials replaced by a marker, their presence kept."""
     out = copy.deepcopy(captured)
-    for read in out.get("secrets") or []:
+    sa_reads = (out.get("serviceAccount") or {}).get("secrets") or []
+    for read in [*(out.get("secrets") or []), *sa_reads]:
         secret = read.get("secret")
         if not secret:
             continue

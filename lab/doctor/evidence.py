@@ -1,5 +1,6 @@
 """What doctor reads about one pod, as plain data: the pod's containers and what their status
-says, the pod's `Failed` events, its pull secrets as they were read, and the node.
+says, the pod's `Failed` events, its pull secrets as they were read, its ServiceAccount, and
+the node (versions, and which of the pod's images it already holds).
 
 Evidence is built from a *capture*: a JSON-shaped dict in the API's own field names, the same
 whether it was just read from a cluster (``lab.doctor.capture``) or loaded from a file a capture
@@ -15,7 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 
-from lab.doctor.keyring import Key, Parsed, image_host, parse_secret
+from lab.doctor.keyring import Key, Parsed, image_host, parse_secret, same_image
 
 # Waiting reasons the kubelet sets because of an image or a pull secret
 # (pkg/kubelet/images/types.go). Any other waiting reason naming an image or a pull secret
@@ -54,6 +55,7 @@ class ContainerPull:
     message: str
     image_id: str
     failed_events: tuple[str, ...] = ()  # messages of `Failed to pull image` events, oldest first
+    pull_policy: str = ""  # Always / IfNotPresent / Never ("" when the capture does not say)
 
     @property
     def host(self) -> str:
@@ -95,16 +97,44 @@ class SecretRead:
 
 
 @dataclass(frozen=True)
+class ServiceAccountRead:
+    """The pod's ServiceAccount as doctor could read it, and the pull secrets it lists.
+
+    The ServiceAccount admission plugin copies these into the pod when the pod is created, and
+    never again; ``extra`` are those the pod does not list (added later), read like the pod's.
+    """
+
+    name: str
+    status: str  # found / missing / forbidden / error
+    secret_names: tuple[str, ...] = ()
+    extra: tuple[SecretRead, ...] = ()
+    error: str = ""
+
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)")
+
+
+@dataclass(frozen=True)
 class NodeInfo:
     name: str
     kubelet_version: str = ""
     runtime_version: str = ""
     os: str = ""
     architecture: str = ""
+    images: tuple[str, ...] = ()  # names the node lists (status.images) for the pod's images
 
     @property
     def platform(self) -> str:
         return f"{self.os}/{self.architecture}" if self.os else ""
+
+    def kubelet_at_least(self, major: int, minor: int) -> bool:
+        """Whether the kubelet's version is known and at least major.minor."""
+        found = _VERSION.match(self.kubelet_version)
+        return found is not None and (int(found[1]), int(found[2])) >= (major, minor)
+
+    def holds(self, image: str) -> bool:
+        """Whether the node says it has ``image`` (the names in its status.images)."""
+        return any(same_image(name, image) for name in self.images)
 
 
 @dataclass(frozen=True)
@@ -117,6 +147,7 @@ class Evidence:
     secrets: tuple[SecretRead, ...] = ()
     node: NodeInfo | None = None
     focus: ContainerPull | None = None
+    service_account: ServiceAccountRead | None = None  # None: the capture did not record it
 
     def about(self, pull: ContainerPull) -> Evidence:
         return replace(self, focus=pull)
@@ -144,41 +175,62 @@ class Evidence:
             by_name = {cs["name"]: cs for cs in statuses[field]}
             for c in spec.get(field) or []:
                 pulls.append(_pull(c, kind, by_name.get(c["name"]), events.get((kind, c["name"]))))
-        secrets = tuple(
-            SecretRead(
-                s["name"],
-                s["status"],
-                (s.get("secret") or {}).get("type") or "",
-                tuple(sorted(((s.get("secret") or {}).get("data") or {}).items())),
-                tuple(s.get("elsewhere") or ()),
-                s.get("error") or "",
-            )
-            for s in capture.get("secrets") or []
-        )
-        node = capture.get("node")
-        info = (node or {}).get("nodeInfo") or {}
         return Evidence(
             meta.get("namespace", ""),
             meta.get("name", ""),
             tuple(pulls),
-            secrets,
-            NodeInfo(
-                node.get("name", ""),
-                info.get("kubeletVersion", ""),
-                info.get("containerRuntimeVersion", ""),
-                info.get("operatingSystem", ""),
-                info.get("architecture", ""),
-            )
-            if node
-            else None,
+            _secret_reads(capture.get("secrets")),
+            _node(capture.get("node")),
+            service_account=_service_account(capture.get("serviceAccount")),
         )
+
+
+def _secret_reads(reads: list[dict] | None) -> tuple[SecretRead, ...]:
+    return tuple(
+        SecretRead(
+            s["name"],
+            s["status"],
+            (s.get("secret") or {}).get("type") or "",
+            tuple(sorted(((s.get("secret") or {}).get("data") or {}).items())),
+            tuple(s.get("elsewhere") or ()),
+            s.get("error") or "",
+        )
+        for s in reads or []
+    )
+
+
+def _service_account(read: dict | None) -> ServiceAccountRead | None:
+    if read is None:
+        return None  # a capture made before doctor read ServiceAccounts
+    return ServiceAccountRead(
+        read.get("name", ""),
+        read.get("status", ""),
+        tuple(read.get("imagePullSecrets") or ()),
+        _secret_reads(read.get("secrets")),
+        read.get("error") or "",
+    )
+
+
+def _node(node: dict | None) -> NodeInfo | None:
+    if not node:
+        return None
+    info = node.get("nodeInfo") or {}
+    return NodeInfo(
+        node.get("name", ""),
+        info.get("kubeletVersion", ""),
+        info.get("containerRuntimeVersion", ""),
+        info.get("operatingSystem", ""),
+        info.get("architecture", ""),
+        tuple(node.get("images") or ()),
+    )
 
 
 def _pull(container: dict, kind: str, cs: dict | None, events: list[str] | None) -> ContainerPull:
     image = container.get("image", "")
+    policy = container.get("imagePullPolicy") or ""
     if cs is None:
         return ContainerPull(
-            container["name"], kind, image, "none", "", "", "", tuple(events or ())
+            container["name"], kind, image, "none", "", "", "", tuple(events or ()), policy
         )
     state: dict[str, dict] = cs.get("state") or {}
     name = next((k for k in ("waiting", "running", "terminated") if state.get(k)), "none")
@@ -193,6 +245,7 @@ def _pull(container: dict, kind: str, cs: dict | None, events: list[str] | None)
         found.get("message") or "",
         cs.get("imageID") or "",
         tuple(events or ()),
+        policy,
     )
 
 

@@ -46,6 +46,20 @@ def image_repository(image: str) -> str:
     return name
 
 
+def image_reference(image: str) -> str:
+    """The image as host[:port]/path:tag or @digest, the default tag filled in, so two
+    spellings of one image compare equal (``busybox`` == ``docker.io/library/busybox:latest``)."""
+    repo = image_repository(image)
+    if "@" in image:
+        return f"{repo}@{image.split('@', 1)[1]}"
+    last = image.rsplit("/", 1)[-1]
+    return f"{repo}:{last.split(':', 1)[1] if ':' in last else 'latest'}"
+
+
+def same_image(a: str, b: str) -> bool:
+    return image_reference(a) == image_reference(b)
+
+
 def key_host(key: str) -> str:
     """A credentials key as the kubelet reads it: no scheme, no /v1/ or /v2/ path."""
     key = key.split("://", 1)[-1]
@@ -108,8 +122,8 @@ class Parsed:
     helper: str = ""
 
 
-def parse_secret(name: str, secret_type: str, data: dict[str, str]) -> Parsed:
-    """Read a secret's data (base64 values, as the API returns them) like the kubelet does."""
+def _auths(secret_type: str, data: dict[str, str]) -> tuple[dict, dict] | Parsed:
+    """(the secret's JSON, its host map), or a ``Parsed`` saying why the kubelet gets nothing."""
     if secret_type not in PULL_SECRET_TYPES:
         return Parsed(problem=f"type {secret_type or '(none)'}", problem_kind="wrong-type")
     raw = data.get(PULL_SECRET_TYPES[secret_type])
@@ -132,6 +146,39 @@ def parse_secret(name: str, secret_type: str, data: dict[str, str]) -> Parsed:
             )
     else:
         auths = content
+    return content, auths
+
+
+def key_credentials(secret_type: str, data: dict[str, str], raw_key: str) -> tuple[str, str] | None:
+    """The user and password one key of a secret holds (for ``--probe``), or None.
+
+    Never print what this returns: the probe sends it to the registry and nowhere else.
+    """
+    found = _auths(secret_type, data)
+    if isinstance(found, Parsed):
+        return None
+    entry = found[1].get(raw_key)
+    if not isinstance(entry, dict):
+        return None
+    user, password = entry.get("username"), entry.get("password")
+    if isinstance(user, str) and isinstance(password, str) and user and password:
+        return user, password
+    auth = entry.get("auth")
+    if not isinstance(auth, str) or not auth:
+        return None
+    try:
+        user, sep, password = base64.b64decode(auth, validate=True).decode().partition(":")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    return (user, password) if sep else None
+
+
+def parse_secret(name: str, secret_type: str, data: dict[str, str]) -> Parsed:
+    """Read a secret's data (base64 values, as the API returns them) like the kubelet does."""
+    found = _auths(secret_type, data)
+    if isinstance(found, Parsed):
+        return found
+    content, auths = found
     keys = tuple(Key.parse(name, k, v) for k, v in auths.items())
     helper = str(content.get("credsStore") or ("credHelpers" if content.get("credHelpers") else ""))
     if helper and not any(k.has_credentials for k in keys):

@@ -1,24 +1,30 @@
-"""Doctor's answer for one pod: its findings as text or as JSON, and the exit code.
+"""Doctor's answer for one pod (or a namespace): text or JSON, and the exit code.
 
-The JSON schema (``pull-lab-doctor/1``) is stable: fields are only ever added. It is documented
-with the causes table in docs/wip-doctor.md (the README, once issue 11 lands).
+The JSON schemas are stable: fields are only ever added, a breaking change bumps the number.
+``pull-lab-doctor/1`` is one pod, ``pull-lab-doctor-list/1`` the pods ``--all`` found with a
+pull problem; both are documented in the README ("pull-lab doctor").
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.doctor.evidence import Evidence
+from lab.doctor.evidence import Evidence, NodeInfo
+from lab.doctor.probe import ProbeReport
 from lab.doctor.rules import Finding
 
 SCHEMA = "pull-lab-doctor/1"
+LIST_SCHEMA = "pull-lab-doctor-list/1"
+PROBE_HEADER = "probe (from where doctor runs, not from the node; not what the kubelet saw):"
 
 
 @dataclass(frozen=True)
 class Diagnosis:
     evidence: Evidence
     findings: list[Finding]
+    probes: tuple[ProbeReport, ...] | None = None  # None: --probe was not asked for
 
     @property
     def result(self) -> str:
@@ -34,13 +40,23 @@ class Diagnosis:
     def text(self) -> str:
         ev = self.evidence
         if self.findings:
-            return render(ev.pod, ev.namespace, self.findings)
-        if self.result == "all-pulled":
-            return f"pod {ev.namespace}/{ev.pod}: every image pulled ({len(ev.pulls)} container(s))"
-        waiting = ", ".join(p.name for p in ev.pulls if not p.pulled)
-        return (
-            f"pod {ev.namespace}/{ev.pod}: no image pull problem found (not pulled yet: {waiting})"
-        )
+            head, *rest = render(ev.pod, ev.namespace, self.findings).splitlines()
+        elif self.result == "all-pulled":
+            head, rest = (
+                f"pod {ev.namespace}/{ev.pod}: every image pulled ({len(ev.pulls)} container(s))",
+                [],
+            )
+        else:
+            waiting = ", ".join(p.name for p in ev.pulls if not p.pulled)
+            head = f"pod {ev.namespace}/{ev.pod}: no image pull problem found (not pulled yet: {waiting})"
+            rest = []
+        lines = [head, node_line(ev.node), *rest]
+        if self.probes is not None:
+            lines.append(PROBE_HEADER)
+            lines += [f"  {line}" for report in self.probes for line in report.lines()]
+            if not self.probes:
+                lines.append("  nothing to probe: no container failed to pull")
+        return "\n".join(lines)
 
     def to_json(self) -> dict:
         ev, node = self.evidence, self.evidence.node
@@ -77,13 +93,24 @@ class Diagnosis:
                     "fix": f.fix,
                     "evidence": f.evidence,
                     "evidenceSource": f.source,
+                    "notes": list(f.notes),
                 }
                 for i, f in enumerate(self.findings, 1)
             ],
+            "probe": None if self.probes is None else [p.to_json() for p in self.probes],
         }
 
     def json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2)
+
+
+def node_line(node: NodeInfo | None) -> str:
+    """The node and the versions its messages are read for."""
+    if node is None:
+        return "node: none yet (the pod is not scheduled)"
+    if not node.kubelet_version:
+        return f"node {node.name}: kubelet and runtime versions unknown (doctor may not read nodes)"
+    return f"node {node.name}: kubelet {node.kubelet_version}, runtime {node.runtime_version}"
 
 
 def render(pod: str, namespace: str, findings: list[Finding]) -> str:
@@ -92,3 +119,40 @@ def render(pod: str, namespace: str, findings: list[Finding]) -> str:
     lines = [f"pod {namespace}/{pod}: {len(findings)} finding(s)"]
     lines += [f"{i}. {f.render()}" for i, f in enumerate(findings, 1)]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class NamespaceDiagnosis:
+    """``doctor --all``: every pod of a namespace with a pull problem."""
+
+    namespace: str
+    checked: int
+    diagnoses: Sequence[Diagnosis]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(d.findings for d in self.diagnoses) else 0
+
+    def text(self) -> str:
+        found = [d for d in self.diagnoses if d.findings]
+        if not found:
+            return (
+                f"namespace {self.namespace}: no pod with an image pull problem "
+                f"({self.checked} pod(s) checked)"
+            )
+        head = (
+            f"namespace {self.namespace}: {len(found)} of {self.checked} pod(s) "
+            "with an image pull problem"
+        )
+        return "\n\n".join([head, *(d.text() for d in found)])
+
+    def to_json(self) -> dict:
+        return {
+            "schema": LIST_SCHEMA,
+            "namespace": self.namespace,
+            "checked": self.checked,
+            "pods": [d.to_json() for d in self.diagnoses if d.findings],
+        }
+
+    def json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=2)

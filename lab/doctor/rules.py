@@ -19,8 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from lab.doctor.evidence import ContainerPull, Evidence
+from lab.doctor.evidence import ContainerPull, Evidence, SecretRead
 from lab.doctor.keyring import Key
+
+# Said with every finding that rests on a 401: the kubelet also offers the node's own
+# credentials, which live in files on the node that no API shows.
+NODE_CREDENTIALS_NOTE = (
+    "not checked: the node's own credentials (the kubelet's config.json, e.g. "
+    "/var/lib/kubelet/config.json, or a credential provider plugin): doctor cannot read node files"
+)
+# Kubernetes 1.35 turned KubeletEnsureSecretPulledImages on (beta): an image on the node that
+# the kubelet pulled with a pull secret is re-verified for every other pod that wants it.
+ENSURE_SECRET_PULLED = (1, 35)
 
 
 class Stage(IntEnum):
@@ -48,15 +58,25 @@ class Finding:
     fix: str
     evidence: str
     stage: Stage = Stage.UNRECOGNISED
-    source: str = "status"  # where the evidence comes from: status / event / secret / spec
+    # where the evidence comes from: status / event / secret / serviceaccount
+    source: str = "status"
+    notes: tuple[str, ...] = ()  # more evidence lines: what was also read, or could not be
 
     def render(self) -> str:
         where = f"container {self.container}: " if self.container else ""
-        seen = {"event": " (from the last Failed event)", "secret": " (from the pull secrets)"}
-        return (
-            f"{where}{self.name}\n  likely cause: {self.cause}\n  fix: {self.fix}\n"
-            f"  evidence{seen.get(self.source, '')}: {self.evidence}"
-        )
+        seen = {
+            "event": " (from the last Failed event)",
+            "secret": " (from the pull secrets)",
+            "serviceaccount": " (from the ServiceAccount)",
+        }
+        lines = [
+            f"{where}{self.name}",
+            f"  likely cause: {self.cause}",
+            f"  fix: {self.fix}",
+            f"  evidence{seen.get(self.source, '')}: {self.evidence}",
+            *(f"  {note}" for note in self.notes),
+        ]
+        return "\n".join(lines)
 
 
 Rule = Callable[[Evidence], "Finding | None"]
@@ -149,8 +169,12 @@ MESSAGE_RULES: tuple[MessageRule, ...] = (
     _msg(
         "http-to-https-registry",
         Stage.TLS_SERVER,
-        r"malformed HTTP response|Client sent an HTTP request to an HTTPS server",
-        "the node speaks plain HTTP but the registry at {host} serves HTTPS",
+        # containerd 1.6 reads Go's TLS server's answer to plain HTTP as a bare 400 on the HEAD
+        # (captured: http-to-https-registry.json)
+        r"malformed HTTP response|Client sent an HTTP request to an HTTPS server|"
+        r"failed with status code \[manifests [^\]]*\]: 400 Bad Request",
+        "the node speaks plain HTTP but the registry at {host} serves HTTPS "
+        "(a registry answers a bare 400 to the manifest request when it gets HTTP on its TLS port)",
         "use https:// for {host} in the node's hosts.toml (and give the node the registry's CA)",
     ),
     _msg(
@@ -292,7 +316,7 @@ def invalid_image_name(evidence: Evidence) -> Finding | None:
 
 def never_pull(evidence: Evidence) -> Finding | None:
     pull = _focus(evidence)
-    if pull.reason != "ErrImageNeverPull":
+    if pull.reason != "ErrImageNeverPull" or cached_image_needs_credentials(evidence):
         return None
     return Finding(
         "never-pull",
@@ -467,13 +491,134 @@ def mistyped_host(evidence: Evidence) -> Finding | None:
     )
 
 
+# ---- rules on the ServiceAccount ----------------------------------------------------------
+
+
+def _serving_keys(secrets: tuple[SecretRead, ...], image: str) -> list[Key]:
+    return [
+        k
+        for s in secrets
+        if s.status == "found" and not s.parsed.problem
+        for k in s.parsed.keys
+        if k.serves(image) and k.has_credentials
+    ]
+
+
+def sa_secret_after_pod(evidence: Evidence) -> Finding | None:
+    """A secret on the ServiceAccount that the pod does not list: added after the pod was made."""
+    pull, sa = _focus(evidence), evidence.service_account
+    if sa is None or sa.status != "found" or not sa.extra:
+        return None
+    if not UNAUTHORIZED.search(pull.error_message) or _sent_credentials(evidence):
+        return None  # only a pull that went without credentials is explained by them
+    keys = _serving_keys(sa.extra, pull.image)
+    if not keys:
+        return None
+    names = ", ".join(sorted({k.secret for k in keys}))
+    return Finding(
+        "sa-secret-added-after-pod",
+        pull.name,
+        f"ServiceAccount {sa.name} lists {names} (credentials for {pull.host}) but the pod does "
+        "not: the ServiceAccount admission plugin copies its secrets into a pod only when the pod "
+        "is created, so they were added after this pod was",
+        f"recreate the pod (kubectl delete pod {evidence.pod} and create it again, or restart its "
+        "controller): the new pod gets the ServiceAccount's secrets",
+        f"serviceaccount {sa.name} imagePullSecrets: {', '.join(sa.secret_names)}; "
+        f"pod imagePullSecrets: {', '.join(s.name for s in evidence.secrets) or '(none)'}; "
+        f"keys: {_keys_text(keys)}",
+        Stage.AUTHENTICATION,
+        "serviceaccount",
+        (NODE_CREDENTIALS_NOTE,),
+    )
+
+
+def serviceaccount_forbidden(evidence: Evidence) -> Finding | None:
+    sa = evidence.service_account
+    if sa is None or sa.status not in ("forbidden", "error"):
+        return None
+    return Finding(
+        "serviceaccount-forbidden",
+        None,
+        f"doctor could not read ServiceAccount {sa.name} ({sa.error}): it cannot tell whether "
+        "pull secrets were added to it after the pod was created",
+        f"run doctor with a kubeconfig that may get serviceaccounts in {evidence.namespace}",
+        f"get serviceaccount {sa.name}: {sa.error}",
+        Stage.AUTHENTICATION,
+        "serviceaccount",
+    )
+
+
+def serviceaccount_missing(evidence: Evidence) -> Finding | None:
+    sa = evidence.service_account
+    if sa is None or sa.status != "missing":
+        return None
+    return Finding(
+        "serviceaccount-missing",
+        None,
+        f"the pod's ServiceAccount {sa.name} does not exist (deleted after the pod was created?): "
+        "the pod keeps the pull secrets it was given, new pods cannot be created with it",
+        f"recreate ServiceAccount {sa.name} in {evidence.namespace} with its imagePullSecrets, "
+        "or use another serviceAccountName",
+        f"get serviceaccount {sa.name}: 404 Not Found",
+        Stage.AUTHENTICATION,
+        "serviceaccount",
+    )
+
+
+# ---- the kubelet's re-verification of cached images (Kubernetes 1.35+) ---------------------
+
+
+def cached_image_needs_credentials(evidence: Evidence) -> Finding | None:
+    """The image is on the node, yet this pod must pull it: the kubelet re-verified it.
+
+    From 1.35 (KubeletEnsureSecretPulledImages, default policy NeverVerifyPreloadedImages) an
+    image the kubelet pulled with a pull secret is usable by another pod only with credentials
+    of its own (pkg/kubelet/images/image_manager.go, EnsureImageExists): with IfNotPresent the
+    kubelet pulls again ("Pulling image", then the registry's 401); with Never it answers as if
+    the image were absent ("Container image ... is not present with pull policy of Never").
+    """
+    pull, node = _focus(evidence), evidence.node
+    if node is None or not node.kubelet_at_least(*ENSURE_SECRET_PULLED):
+        return None
+    if pull.pull_policy == "Always" or not node.holds(pull.image):
+        return None  # Always pulls whatever the node holds: nothing was re-verified
+    never = pull.reason == "ErrImageNeverPull"
+    if not never and (not UNAUTHORIZED.search(pull.error_message) or _sent_credentials(evidence)):
+        return None
+    said = (
+        "the kubelet answers as if it were absent (policy Never)"
+        if never
+        else "the kubelet pulled it again and the registry refused the pull"
+    )
+    return Finding(
+        "cached-image-needs-credentials",
+        pull.name,
+        f"the node already holds {pull.image}, but kubelet {node.kubelet_version} re-verifies "
+        "an image another pod pulled with a pull secret (KubeletEnsureSecretPulledImages) and "
+        f"this pod has no credentials for {pull.host} that it accepts: {said}",
+        f"give this pod a pull secret for {pull.host} (its imagePullSecrets or its "
+        "ServiceAccount's); the node's imagePullCredentialsVerificationPolicy decides which "
+        "images are exempt",
+        f"{pull.reason}: {pull.error_message or pull.reason}; node {node.name} lists "
+        f"{', '.join(n for n in node.images if n)}",
+        Stage.AUTHENTICATION,
+        "event" if pull.message_from_event else "status",
+        () if never else (NODE_CREDENTIALS_NOTE,),
+    )
+
+
+def _sent_credentials(evidence: Evidence) -> list[Key]:
+    """The keys of the pod's own secrets that served the image with credentials."""
+    return [k for k in _serving(evidence) if k.has_credentials]
+
+
 def unauthorized(evidence: Evidence) -> Finding | None:
     """A 401 means different things: credentials sent and refused, or none sent at all."""
     pull = _focus(evidence)
     if not UNAUTHORIZED.search(pull.error_message):
         return None
     source = "event" if pull.message_from_event else "status"
-    sent = [k for k in _serving(evidence) if k.has_credentials]
+    sent = _sent_credentials(evidence)
     if sent:
         return Finding(
             "wrong-password",
@@ -484,6 +629,7 @@ def unauthorized(evidence: Evidence) -> Finding | None:
             pull.error_message,
             Stage.AUTHENTICATION,
             source,
+            (NODE_CREDENTIALS_NOTE,),
         )
     explained = any(
         rule(evidence)
@@ -496,6 +642,8 @@ def unauthorized(evidence: Evidence) -> Finding | None:
             credsstore,
             secret_port_mismatch,
             secret_other_host,
+            sa_secret_after_pod,
+            cached_image_needs_credentials,
         )
     )
     if explained:
@@ -503,12 +651,14 @@ def unauthorized(evidence: Evidence) -> Finding | None:
     return Finding(
         "no-credentials",
         pull.name,
-        f"the pod has no pull secret for {pull.host} and the node has no credentials for it",
+        f"the pod has no pull secret for {pull.host}, and the node offered no credentials the "
+        "registry accepts",
         f"kubectl create secret docker-registry <name> --docker-server={pull.host} ... "
         "and list it in the pod's imagePullSecrets",
         pull.error_message,
         Stage.AUTHENTICATION,
         source,
+        (NODE_CREDENTIALS_NOTE,),
     )
 
 
@@ -541,7 +691,11 @@ RULES: tuple[Rule, ...] = (
     credsstore,
     secret_port_mismatch,
     secret_other_host,
+    sa_secret_after_pod,
+    cached_image_needs_credentials,
     unauthorized,
+    serviceaccount_forbidden,
+    serviceaccount_missing,
     not_recognised,
 )
 
@@ -560,8 +714,12 @@ CAUSES: tuple[str, ...] = (
     "credsstore",
     "secret-port-mismatch",
     "secret-other-host",
+    "sa-secret-added-after-pod",
+    "cached-image-needs-credentials",
     "wrong-password",
     "no-credentials",
+    "serviceaccount-forbidden",
+    "serviceaccount-missing",
     "not-recognised",
 )
 

@@ -3,7 +3,7 @@
 Fixtures whose provenance kind is ``capture`` were recorded on the lab's kind cluster with
 lab/doctor/capture.py (masked). The others are still INTERIM: built by hand from the messages in
 docs/findings.md (and, where marked, from upstream wording not yet seen on the lab), to be
-replaced by captures. See docs/wip-doctor.md.
+replaced by captures. See tests/unit/data/doctor/README.md.
 """
 
 from __future__ import annotations
@@ -112,11 +112,17 @@ def test_an_unknown_message_is_shown_verbatim():
 
 
 def test_a_pod_whose_images_all_pulled_exits_0():
-    evidence = Evidence.from_capture(load("all-pulled"))
+    record = load("all-pulled")
+    meta, info = record["pod"]["metadata"], record["node"]["nodeInfo"]
+    evidence = Evidence.from_capture(record)
     diagnosis = Diagnosis(evidence, diagnose(evidence))
 
     assert (diagnosis.exit_code, diagnosis.result) == (0, "all-pulled")
-    assert diagnosis.text() == "pod lab/nginx-registry: every image pulled (1 container(s))"
+    assert diagnosis.text().splitlines() == [
+        f"pod {meta['namespace']}/{meta['name']}: every image pulled (1 container(s))",
+        f"node {record['node']['name']}: kubelet {info['kubeletVersion']}, "
+        f"runtime {info['containerRuntimeVersion']}",
+    ]
 
 
 def test_a_pull_problem_exits_1_and_its_json_has_the_stable_fields():
@@ -127,10 +133,13 @@ def test_a_pull_problem_exits_1_and_its_json_has_the_stable_fields():
 
     assert diagnosis.exit_code == 1
     assert doc["schema"] == "pull-lab-doctor/1" and doc["result"] == "pull-problem"
-    assert set(doc) == {"schema", "pod", "result", "node", "containers", "findings"}
+    assert set(doc) == {"schema", "pod", "result", "node", "containers", "findings", "probe"}
+    assert doc["probe"] is None  # not asked for
     assert doc["node"]["kubeletVersion"] == "v1.34.4"
+    assert doc["node"]["containerRuntimeVersion"] == "containerd://1.6.20"
     assert set(doc["findings"][0]) == {
         "rank", "name", "stage", "container", "cause", "fix", "evidence", "evidenceSource",
+        "notes",
     }  # fmt: skip
     assert (doc["findings"][0]["name"], doc["findings"][0]["stage"]) == ("unknown-ca", "tls-server")
 
@@ -141,6 +150,25 @@ def test_the_text_keeps_the_form_the_e2e_tests_read():
 
     assert "1. container app: unknown-ca" in text
     assert "likely cause: the node does not trust the registry's CA" in text
+
+
+def test_the_text_names_the_node_and_its_kubelet_and_runtime_versions():
+    evidence = Evidence.from_capture(load("unknown-ca"))
+
+    second = Diagnosis(evidence, diagnose(evidence)).text().splitlines()[1]
+
+    assert second == (
+        "node pull-lab-t10365d0e-control-plane: kubelet v1.34.4, runtime containerd://1.6.20"
+    )
+
+
+def test_a_node_doctor_may_not_read_says_its_versions_are_unknown():
+    record = load("unknown-ca")
+    record["node"] = {"name": "n1"}  # what capture records when get node is forbidden
+    evidence = Evidence.from_capture(record)
+
+    assert "node n1: kubelet and runtime versions unknown" in Diagnosis(evidence, []).text()
+    assert Diagnosis(evidence, []).to_json()["node"]["kubeletVersion"] == ""
 
 
 @pytest.mark.parametrize(
@@ -211,11 +239,20 @@ def test_causes_and_fixes_have_their_placeholders_filled():
 class FakeCore:
     """The few CoreV1Api calls capture makes, answered from a recorded pod."""
 
-    def __init__(self, record: dict, forbidden: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        record: dict,
+        forbidden: tuple[str, ...] = (),
+        service_account: tuple[str, ...] | int = (),  # its secrets' names, or 403 / 404
+        node_images: tuple[str, ...] = (),
+        other_pods: tuple[dict, ...] = (),
+    ):
         from kubernetes import client
 
         self.api_client = client.ApiClient()
         self.record, self.forbidden = record, forbidden
+        self.service_account, self.node_images = service_account, list(node_images)
+        self.other_pods = other_pods
 
     def _model(self, data, kind):
         return self.api_client._ApiClient__deserialize(data, kind)
@@ -242,8 +279,22 @@ class FakeCore:
     def read_node(self, name):
         required = ("bootID", "kernelVersion", "kubeProxyVersion", "machineID", "osImage")
         info = {**dict.fromkeys((*required, "systemUUID"), ""), **self.record["node"]["nodeInfo"]}
-        node = {"metadata": {"name": name}, "status": {"nodeInfo": info}}
+        images = [{"names": self.node_images}] if self.node_images else []
+        node = {"metadata": {"name": name}, "status": {"nodeInfo": info, "images": images}}
         return self._model(node, "V1Node")
+
+    def read_namespaced_service_account(self, name, namespace):
+        from kubernetes import client
+
+        if self.service_account in (403, 404):
+            reason = {403: "Forbidden", 404: "Not Found"}[self.service_account]
+            raise client.ApiException(status=self.service_account, reason=reason)
+        refs = [{"name": n} for n in self.service_account or ()]
+        sa = {"metadata": {"name": name, "namespace": namespace}, "imagePullSecrets": refs}
+        return self._model(sa, "V1ServiceAccount")
+
+    def list_namespaced_pod(self, namespace):
+        return self._model({"items": [self.record["pod"], *self.other_pods]}, "V1PodList")
 
 
 @pytest.mark.parametrize(
@@ -274,3 +325,207 @@ def test_a_secret_doctor_may_not_read_is_forbidden_not_missing():
         {"name": "registry-1", "status": "forbidden", "error": "403 Forbidden"}
     ]
     assert [f.name for f in findings_of(live)] == ["secret-forbidden"]
+
+
+# ---- the ServiceAccount --------------------------------------------------------------------
+
+
+def test_a_secret_added_to_the_serviceaccount_after_the_pod_says_recreate_the_pod():
+    record = load("sa-secret-added-after-pod")
+
+    (found,) = findings_of(record)
+
+    assert found.name == "sa-secret-added-after-pod" and found.source == "serviceaccount"
+    assert "registry-1" in found.cause and "only when the pod is created" in found.cause
+    assert found.fix.startswith("recreate the pod")
+
+
+def test_a_serviceaccount_secret_for_another_host_explains_nothing():
+    record = load("sa-secret-added-after-pod")
+    sa_secret = record["serviceAccount"]["secrets"][0]["secret"]
+    auths = {"elsewhere.example:5000": {"username": "foo", "password": ["<masked>"]}}
+    sa_secret["data"][".dockerconfigjson"] = base64.b64encode(
+        json.dumps({"auths": auths}).encode()
+    ).decode()
+
+    assert [f.name for f in findings_of(record)] == ["no-credentials"]
+
+
+def test_a_live_read_records_the_serviceaccount_and_reads_its_secrets_the_pod_lacks():
+    from lab.doctor.capture import capture
+
+    record = load("sa-secret-added-after-pod")
+    fake = FakeCore(record, service_account=("registry-1",))
+    fake.record = {**record, "secrets": record["serviceAccount"]["secrets"]}  # readable by name
+
+    live = capture(fake, "lab", "app")
+
+    assert live["serviceAccount"]["imagePullSecrets"] == ["registry-1"]
+    assert [s["status"] for s in live["serviceAccount"]["secrets"]] == ["found"]
+    assert live["secrets"] == []  # the pod itself lists none
+    assert [f.name for f in findings_of(live)] == ["sa-secret-added-after-pod"]
+
+
+@pytest.mark.parametrize(
+    ("status", "name"), [(403, "serviceaccount-forbidden"), (404, "serviceaccount-missing")]
+)
+def test_a_serviceaccount_doctor_cannot_read_is_a_finding_of_its_own(status, name):
+    from lab.doctor.capture import capture
+
+    live = capture(FakeCore(load("no-credentials"), service_account=status), "lab", "app")
+
+    assert live["serviceAccount"]["status"] == {403: "forbidden", 404: "missing"}[status]
+    assert [f.name for f in findings_of(live)] == ["no-credentials", name]
+
+
+def test_a_masked_capture_masks_the_serviceaccounts_secrets_too():
+    password = "sa-pw-never-shown"
+    config = {"auths": {"reg:5000": {"username": "foo", "password": password}}}
+    record = load("sa-secret-added-after-pod")
+    record["serviceAccount"]["secrets"][0]["secret"]["data"] = {
+        ".dockerconfigjson": base64.b64encode(json.dumps(config).encode()).decode()
+    }
+
+    text = json.dumps(masked(record))
+
+    assert password not in text
+    (extra,) = Evidence.from_capture(json.loads(text)).service_account.extra
+    assert extra.parsed.keys[0].has_credentials
+
+
+# ---- node credentials ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["no-credentials", "wrong-password", "cached-image-needs-credentials"]
+)
+def test_a_401_finding_says_the_nodes_own_credentials_were_not_checked(name):
+    first = findings_of(load(name))[0]
+    text = first.render()
+
+    assert any("node's own credentials" in n and "config.json" in n for n in first.notes)
+    assert "  not checked: the node's own credentials" in text
+
+
+def test_a_tls_finding_says_nothing_of_node_credentials():
+    (found,) = findings_of(load("unknown-ca"))
+
+    assert found.notes == ()
+
+
+# ---- Kubernetes 1.35: KubeletEnsureSecretPulledImages --------------------------------------
+
+
+def test_the_135_fixtures_carry_the_kubelets_own_wording_and_name_the_source():
+    for name in ("cached-image-needs-credentials", "cached-image-never-pull"):
+        provenance = load(name)["provenance"]
+
+        assert provenance["kind"] == "interim: upstream-wording"
+        assert "pkg/kubelet/images/image_manager.go" in provenance["source"]
+    never = load("cached-image-never-pull")
+    image = never["pod"]["spec"]["containers"][0]["image"]
+    waiting = never["pod"]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting == {
+        "reason": "ErrImageNeverPull",
+        "message": f'Container image "{image}" is not present with pull policy of Never',
+    }
+
+
+@pytest.mark.parametrize(
+    ("version", "first"),
+    [
+        ("v1.34.4", "no-credentials"),
+        ("v1.35.0", "cached-image-needs-credentials"),
+        ("v1.36.3", "cached-image-needs-credentials"),
+        ("", "no-credentials"),  # the node could not be read: no version, no guess
+    ],
+)
+def test_the_cached_image_rule_applies_only_from_kubelet_1_35(version, first):
+    record = load("cached-image-needs-credentials")
+    record["node"]["nodeInfo"]["kubeletVersion"] = version
+
+    assert findings_of(record)[0].name == first
+
+
+@pytest.mark.parametrize(
+    ("version", "first"), [("v1.34.4", "never-pull"), ("v1.35.4", "cached-image-needs-credentials")]
+)
+def test_policy_never_on_a_node_that_holds_the_image_is_the_re_verification(version, first):
+    record = load("cached-image-never-pull")
+    record["node"]["nodeInfo"]["kubeletVersion"] = version
+
+    assert [f.name for f in findings_of(record)] == [first]
+
+
+def test_the_cached_image_rule_needs_the_image_on_the_node_and_a_policy_that_would_use_it():
+    absent = load("cached-image-needs-credentials")
+    absent["node"]["images"] = ["elsewhere:5000/lab/busybox:1.0"]
+    always = load("cached-image-needs-credentials")
+    always["pod"]["spec"]["containers"][0]["imagePullPolicy"] = "Always"
+
+    assert findings_of(absent)[0].name == "no-credentials"
+    assert findings_of(always)[0].name == "no-credentials"
+
+
+def test_a_pod_that_offered_credentials_is_blamed_for_them_not_for_the_cache():
+    record = load("wrong-password")
+    record["node"]["nodeInfo"]["kubeletVersion"] = "v1.35.4"
+    record["node"]["images"] = [record["pod"]["spec"]["containers"][0]["image"]]
+
+    assert findings_of(record)[0].name == "wrong-password"
+
+
+def test_a_live_read_keeps_only_the_nodes_names_for_the_pods_images():
+    from lab.doctor.capture import capture
+
+    record = load("no-credentials")
+    image = record["pod"]["spec"]["containers"][0]["image"]
+    fake = FakeCore(record, node_images=(image, "docker.io/library/other:1"))
+
+    live = capture(fake, "lab", "app")
+
+    assert live["node"]["images"] == [image]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("busybox", "docker.io/library/busybox:latest", True),
+        ("reg:5000/lab/app:1", "reg:5000/lab/app:1", True),
+        ("reg:5000/lab/app:1", "reg:5000/lab/app:2", False),
+        ("reg:5000/lab/app", "reg:5000/lab/app:latest", True),
+    ],
+)
+def test_image_names_compare_as_references(a, b, same):
+    from lab.doctor.keyring import same_image
+
+    assert same_image(a, b) is same
+
+
+# ---- a namespace at once -------------------------------------------------------------------
+
+
+def test_examine_namespace_diagnoses_only_the_pods_that_wait_on_a_pull():
+    from lab.doctor import examine_namespace
+
+    failing = load("no-credentials")
+    running = load("all-pulled")["pod"]
+    fake = FakeCore(failing, other_pods=(running,))
+
+    answer = examine_namespace(fake, "lab")
+    doc = answer.to_json()
+
+    assert (answer.checked, answer.exit_code) == (2, 1)
+    assert doc["schema"] == "pull-lab-doctor-list/1"
+    assert [d["pod"]["name"] for d in doc["pods"]] == [failing["pod"]["metadata"]["name"]]
+    assert answer.text().startswith("namespace lab: 1 of 2 pod(s) with an image pull problem")
+
+
+def test_examine_namespace_without_a_pull_problem_exits_0():
+    from lab.doctor.output import NamespaceDiagnosis
+
+    answer = NamespaceDiagnosis("lab", 3, [])
+
+    assert answer.exit_code == 0
+    assert answer.text() == "namespace lab: no pod with an image pull problem (3 pod(s) checked)"
+    assert answer.to_json()["pods"] == []
