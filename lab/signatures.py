@@ -65,6 +65,12 @@ SIGNATURES: tuple[Signature, ...] = (
         "push the image or fix the tag in the pod spec",
     ),
     _sig(
+        "never-pull",
+        r"is not present with pull policy of Never",
+        "imagePullPolicy Never and the image is not on the node",
+        "load the image onto every node (ctr -n k8s.io images import), or allow pulls",
+    ),
+    _sig(
         "connection-refused",
         r"connect: connection refused",
         "the registry's host answers, but nothing listens at that port",

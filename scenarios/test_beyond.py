@@ -290,3 +290,32 @@ def test_credsstore_ignored(lab_scenario, lab_secret_registry, lab_fresh_image):
         )
     )
     lab_scenario.expect_pull_failure("app", "unauthorized", diagnosis="credsstore")
+
+
+@pytest.mark.scenario("never-preloaded")
+def test_never_preloaded(lab_scenario, lab_images, lab_secret_registry, lab_fresh_image):
+    """The air-gapped method: images loaded onto the node beforehand, imagePullPolicy Never.
+    A preloaded image runs without any registry; an image that is not there is never pulled."""
+    preloaded = lab_images.preloaded_image
+    lab_scenario.create_pod(lab_scenario.pod("preloaded", preloaded, pull_policy="Never"))
+    running = lab_scenario.expect_running("preloaded")
+    lab_scenario.expect_event(
+        running, "Pulled", f'Container image "{preloaded}" already present on machine'
+    )
+    lab_scenario.expect_no_event(running, "Pulling")
+
+    absent = lab_fresh_image(lab_secret_registry)
+    lab_scenario.create_pod(lab_scenario.pod("absent", absent, pull_policy="Never"))
+    pod = lab_scenario.expect_pull_failure(
+        "absent", "never-pull", reason="ErrImageNeverPull", diagnosis="never-pull"
+    )
+    assert view_of(pod).message == (
+        f'Container image "{absent}" is not present with pull policy of Never'
+    ), view_of(pod).message
+    lab_scenario.expect_no_event(pod, "Pulling")
+    lab_scenario.differs(
+        "every image comes from a registry",
+        "with imagePullPolicy Never the kubelet only uses what is on the node "
+        "(ErrImageNeverPull otherwise): no registry, no credentials, nothing to diagnose "
+        "but the image list (crictl images)",
+    )
