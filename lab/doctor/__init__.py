@@ -57,16 +57,33 @@ def probed(diagnosis: Diagnosis, ca_file: Path | None = None) -> Diagnosis:
 def examine_namespace(core: client.CoreV1Api, namespace: str) -> NamespaceDiagnosis:
     """Every pod of the namespace whose containers wait on a pull, each read and diagnosed."""
     pods: list[Any] = core.list_namespaced_pod(namespace).items
+    failed = _failed_events_by_pod(core, namespace)
     diagnoses = []
     for pod in pods:
-        quick = Evidence.from_capture({"pod": core.api_client.sanitize_for_serialization(pod)})
+        quick = Evidence.from_capture(
+            {
+                "pod": core.api_client.sanitize_for_serialization(pod),
+                "events": failed.get(pod.metadata.uid, []),
+            }
+        )
         if not quick.failing:
-            continue  # its status alone says no container waits on a pull
+            continue  # its status and its Failed events say no container waits on a pull
         try:
             diagnoses.append(examine(core, namespace, pod.metadata.name))
         except LabError:
             continue  # gone (or hidden) since the list: nothing to say about it
     return NamespaceDiagnosis(namespace, len(pods), diagnoses)
+
+
+def _failed_events_by_pod(core: client.CoreV1Api, namespace: str) -> dict[str, list[dict]]:
+    """The namespace's `Failed` events, per pod uid: a status may forget a failed pull (after a
+    kubelet restart it says only ContainerCreating) while the events still hold it."""
+    events: list[Any] = core.list_namespaced_event(namespace, field_selector="reason=Failed").items
+    found: dict[str, list[dict]] = {}
+    for event in events:
+        uid = event.involved_object.uid or ""
+        found.setdefault(uid, []).append(core.api_client.sanitize_for_serialization(event))
+    return found
 
 
 def diagnose_pod(core: client.CoreV1Api, namespace: str, name: str) -> list[Finding]:

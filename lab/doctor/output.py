@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from lab.doctor.evidence import Evidence, NodeInfo
 from lab.doctor.probe import ProbeReport
@@ -94,6 +94,7 @@ class Diagnosis:
                     "evidence": f.evidence,
                     "evidenceSource": f.source,
                     "notes": list(f.notes),
+                    "said": None if f.said is None else asdict(f.said),
                 }
                 for i, f in enumerate(self.findings, 1)
             ],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from lab.doctor.evidence import ContainerPull, Evidence, SecretRead
@@ -27,6 +27,18 @@ from lab.doctor.keyring import Key
 NODE_CREDENTIALS_NOTE = (
     "not checked: the node's own credentials (the kubelet's config.json, e.g. "
     "/var/lib/kubelet/config.json, or a credential provider plugin): doctor cannot read node files"
+)
+# Noted with no-credentials and wrong-password: a plugin that fails leaves the pod's status
+# saying only the registry's 401 (docs/findings.md, "Credential provider plugins").
+CREDENTIAL_PROVIDER_NOTE = (
+    "not checked: a kubelet credential provider plugin may be configured on the node and may "
+    "have failed; its errors are only in the kubelet's log: journalctl -u kubelet | grep "
+    '"Failed getting credential from external registry credential provider"'
+)
+# Noted when the status says only ContainerCreating and the events say the last pull failed.
+EVENTS_ONLY_NOTE = (
+    "the status says only ContainerCreating (as for a few seconds after a kubelet restart): "
+    "the last pull, as its Failed event says, failed; the kubelet pulls again soon"
 )
 # Kubernetes 1.35 turned KubeletEnsureSecretPulledImages on (beta): an image on the node that
 # the kubelet pulled with a pull secret is re-verified for every other pod that wants it.
@@ -51,6 +63,20 @@ class Stage(IntEnum):
 
 
 @dataclass(frozen=True)
+class Said:
+    """The kubelet's own words about the container a finding was found on."""
+
+    container: str
+    message: str  # the status message, or the last `Failed` event's (or the bare reason)
+    source: str  # status / event
+
+    @staticmethod
+    def of(pull: ContainerPull) -> Said:
+        source = "event" if pull.message_from_event else "status"
+        return Said(pull.name, pull.error_message or pull.reason, source)
+
+
+@dataclass(frozen=True)
 class Finding:
     name: str
     container: str | None
@@ -61,6 +87,7 @@ class Finding:
     # where the evidence comes from: status / event / secret / serviceaccount
     source: str = "status"
     notes: tuple[str, ...] = ()  # more evidence lines: what was also read, or could not be
+    said: Said | None = None  # what the kubelet said of the container (set by ``diagnose``)
 
     def render(self) -> str:
         where = f"container {self.container}: " if self.container else ""
@@ -74,9 +101,17 @@ class Finding:
             f"  likely cause: {self.cause}",
             f"  fix: {self.fix}",
             f"  evidence{seen.get(self.source, '')}: {self.evidence}",
+            *self._said_line(),
             *(f"  {note}" for note in self.notes),
         ]
         return "\n".join(lines)
+
+    def _said_line(self) -> list[str]:
+        """The kubelet's message, when the evidence is something else doctor read."""
+        if self.said is None or self.source in ("status", "event"):
+            return []
+        where = "the last Failed event" if self.said.source == "event" else "its status"
+        return [f"  kubelet said (container {self.said.container}, {where}): {self.said.message}"]
 
 
 Rule = Callable[[Evidence], "Finding | None"]
@@ -629,7 +664,7 @@ def unauthorized(evidence: Evidence) -> Finding | None:
             pull.error_message,
             Stage.AUTHENTICATION,
             source,
-            (NODE_CREDENTIALS_NOTE,),
+            (NODE_CREDENTIALS_NOTE, CREDENTIAL_PROVIDER_NOTE),
         )
     explained = any(
         rule(evidence)
@@ -658,7 +693,7 @@ def unauthorized(evidence: Evidence) -> Finding | None:
         pull.error_message,
         Stage.AUTHENTICATION,
         source,
-        (NODE_CREDENTIALS_NOTE,),
+        (NODE_CREDENTIALS_NOTE, CREDENTIAL_PROVIDER_NOTE),
     )
 
 
@@ -724,6 +759,12 @@ CAUSES: tuple[str, ...] = (
 )
 
 
+def _with_said(found: Finding, pull: ContainerPull) -> Finding:
+    """The finding with the kubelet's own words about the container it was found on."""
+    notes = (*found.notes, EVENTS_ONLY_NOTE) if pull.failure_in_events_only else found.notes
+    return replace(found, said=found.said or Said.of(pull), notes=notes)
+
+
 def diagnose(evidence: Evidence, rules: tuple[Rule, ...] = RULES) -> list[Finding]:
     """Every finding for every failing container, ranked by how far each pull got."""
     findings: list[Finding] = []
@@ -735,5 +776,5 @@ def diagnose(evidence: Evidence, rules: tuple[Rule, ...] = RULES) -> list[Findin
             # a pod-wide finding (a missing secret) comes once, not once per failing container
             if found is not None and (found.name, found.container, found.cause) not in seen:
                 seen.add((found.name, found.container, found.cause))
-                findings.append(found)
+                findings.append(_with_said(found, pull))
     return sorted(findings, key=lambda f: f.stage)  # stable: table order within a stage

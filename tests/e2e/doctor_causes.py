@@ -84,9 +84,10 @@ def start_pod(
     init_image: str | None = None,
     container: str = APP,
     extra_containers: tuple[tuple[str, str], ...] = (),
+    service_account: str | None = None,
 ) -> str:
     """One pod, container ``app`` (and an init container ``setup`` with ``init_image``, and
-    more containers as (name, image))."""
+    more containers as (name, image)), under ``service_account`` (default: the namespace's)."""
     manifest = pod_manifest(
         name,
         image,
@@ -100,6 +101,8 @@ def start_pod(
         manifest["spec"]["initContainers"] = [
             {"name": "setup", "image": init_image, "imagePullPolicy": pull_policy}
         ]
+    if service_account is not None:
+        manifest["spec"]["serviceAccountName"] = service_account
     core.create_namespaced_pod(namespace, manifest)
     return name
 
@@ -179,15 +182,18 @@ def expect_doctor(
     failure: Failure,
     cause: str,
     capture_as: str | None = None,
+    names: list[str] | None = None,
 ) -> DoctorAnswer:
-    """Doctor exits 1 and names ``cause`` first. A finding read from the container's message
-    is about that container and shows the message as its evidence; one read from a pull
-    secret (``evidenceSource: secret``) shows what it read there, naming the secret, and may
-    be pod-wide (no container). The pod is captured when asked to (see
-    ``CAPTURE_ENV``; as ``capture_as``.json, default ``cause``), whatever doctor said, so a
-    wrong diagnosis can be studied offline."""
+    """Doctor exits 1 and names ``cause`` first (and exactly ``names``, when given). A
+    finding read from the container's message is about that container and shows the message
+    as its evidence; one read from a pull secret or the ServiceAccount shows what it read
+    there, naming the secret, and may be pod-wide (no container). Either way ``said`` holds
+    the container's real message. The pod is captured when asked to (see ``CAPTURE_ENV``; as
+    ``capture_as``.json, default ``cause``), whatever doctor said, so a wrong diagnosis can
+    be studied offline."""
     answer = ask_doctor(kubeconfig, namespace, failure.pod)
-    save_capture(core, namespace, failure, cause, capture_as or cause)
+    expect: dict = {"first": cause, **({"names": names} if names is not None else {})}
+    save_capture(core, namespace, failure.pod, cause, capture_as or cause, expect)
     assert answer.exit_code == 1, (answer.exit_code, answer.doc, answer.stderr[-500:])
     assert answer.doc["result"] == "pull-problem", answer.doc
     first = answer.first
@@ -195,41 +201,62 @@ def expect_doctor(
         f"doctor named {answer.names} for container {first['container']}; "
         f"the container's message: {failure.message}"
     )
-    if first["evidenceSource"] == "secret":
+    if names is not None:
+        assert answer.names == names, answer.names
+    said = first["said"]
+    assert said["container"] == failure.container, said
+    assert failure.message in said["message"], (failure.message, said)
+    if first["evidenceSource"] in ("secret", "serviceaccount"):
         assert first["container"] in (None, failure.container), first
-        pod = core.read_namespaced_pod(failure.pod, namespace)
-        secrets = [ref.name for ref in pod.spec.image_pull_secrets or []]
-        assert any(name in first["evidence"] for name in secrets), (secrets, first)
+        assert any(
+            name in first["evidence"] for name in read_secret_names(core, namespace, failure.pod)
+        ), first
     else:
         assert first["container"] == failure.container, first
         assert failure.message in first["evidence"], (failure.message, first["evidence"])
     return answer
 
 
+def read_secret_names(core: client.CoreV1Api, namespace: str, pod: str) -> list[str]:
+    """The pull secrets the pod lists, and those its ServiceAccount lists."""
+    spec = core.read_namespaced_pod(pod, namespace).spec
+    names = [ref.name for ref in spec.image_pull_secrets or []]
+    try:
+        sa = core.read_namespaced_service_account(spec.service_account_name, namespace)
+    except client.ApiException:
+        return names  # gone, or doctor's user may not read it
+    return names + [ref.name for ref in sa.image_pull_secrets or []]
+
+
 def save_capture(
-    core: client.CoreV1Api, namespace: str, failure: Failure, cause: str, name: str
+    core: client.CoreV1Api, namespace: str, pod: str, cause: str, name: str, expect: dict
 ) -> None:
     """With ``PULL_LAB_CAPTURE_DOCTOR=DIR``: DIR/<name>.json, masked, with provenance and
-    what doctor is expected to name first; never a file the masker would still change."""
+    what doctor is expected to name (``expect``); never a file the masker would still change."""
     out_dir = os.environ.get(CAPTURE_ENV)
     if not out_dir:
         return
-    record = masked(capture(core, namespace, failure.pod))
+    record = masked(capture(core, namespace, pod))
     node = (record.get("node") or {}).get("nodeInfo") or {}
     record["provenance"] = {
         "kind": "capture",
         "note": (
             f"captured on {record['captured_at'][:10]} from the lab cluster, Kubernetes "
             f"{node.get('kubeletVersion', '?')}, {node.get('containerRuntimeVersion', '?')}: "
-            f"by tests/e2e/test_doctor_causes.py ({cause})"
+            f"by {current_test()} ({cause})"
         ),
     }
-    record["expect"] = {"first": cause}
+    record["expect"] = expect
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     assert mask(text) == text, "the capture still holds a credential; not written"
     path = Path(out_dir) / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def current_test() -> str:
+    """The running test's node id, as pytest sets it (``PYTEST_CURRENT_TEST``)."""
+    return os.environ.get("PYTEST_CURRENT_TEST", "tests/e2e/test_doctor_causes.py").split(" ")[0]
 
 
 @dataclass(frozen=True)
@@ -250,5 +277,13 @@ class CauseLab:
     def failure(self, pod: str = APP, **kw: Any) -> Failure:
         return wait_failure(self.core, self.namespace, pod, **kw)
 
-    def diagnosed(self, failure: Failure, cause: str, capture_as: str | None = None):
-        return expect_doctor(self.kubeconfig, self.core, self.namespace, failure, cause, capture_as)
+    def diagnosed(
+        self,
+        failure: Failure,
+        cause: str,
+        capture_as: str | None = None,
+        names: list[str] | None = None,
+    ) -> DoctorAnswer:
+        return expect_doctor(
+            self.kubeconfig, self.core, self.namespace, failure, cause, capture_as, names
+        )

@@ -32,7 +32,7 @@ from lab.pki import write_private
 from lab.push import docker_save, prepare_from_archive, push_index_for
 from lab.registry import REGISTRY_PORT, network_ipv4
 from lab.waits import wait_pod_running
-from tests.e2e.doctor_causes import APP, CauseLab, ask_doctor
+from tests.e2e.doctor_causes import APP, CauseLab, Failure, ask_doctor, save_capture
 
 pytestmark = pytest.mark.e2e
 
@@ -453,12 +453,17 @@ def test_two_registries_the_wrong_secret_is_blamed(
     assert "registry-1" not in answer.first["cause"], answer.first
 
 
-def limited_kubeconfig(lab: CauseLab, tmp_path: Path) -> Path:
-    """A kubeconfig for a service account that may read pods and events here, not secrets."""
+def limited_kubeconfig(
+    lab: CauseLab,
+    tmp_path: Path,
+    resources: tuple[str, ...] = ("pods", "events", "serviceaccounts"),
+) -> Path:
+    """A kubeconfig for a service account that may get and list only ``resources`` here
+    (by default pods, events and ServiceAccounts: not secrets)."""
     rbac = client.RbacAuthorizationV1Api(lab.core.api_client)
-    ns, name = lab.namespace, "doctor-no-secrets"
+    ns, name = lab.namespace, "doctor-limited"
     lab.core.create_namespaced_service_account(ns, {"metadata": {"name": name}})
-    rule = {"apiGroups": [""], "resources": ["pods", "events", "serviceaccounts"]}
+    rule = {"apiGroups": [""], "resources": list(resources)}
     rbac.create_namespaced_role(
         ns, {"metadata": {"name": name}, "rules": [{**rule, "verbs": ["get", "list"]}]}
     )
@@ -500,6 +505,104 @@ def test_secret_doctor_may_not_read_is_forbidden(lab, lab_secret_registry, tmp_p
     assert not {"secret-missing", "wrong-password"} & set(answer.names), answer.names
 
 
+# ---- 7. the ServiceAccount ----------------------------------------------------------------
+def service_account(lab: CauseLab, name: str = "builder") -> str:
+    lab.core.create_namespaced_service_account(lab.namespace, {"metadata": {"name": name}})
+    return name
+
+
+def test_secret_added_to_the_serviceaccount_after_the_pod(
+    lab, lab_secret_registry, lab_fresh_image
+):
+    """The pod is made under ServiceAccount builder, which lists no pull secret: 401. Then
+    registry-1 (the right credentials) is added to builder; the pod never gets it."""
+    reg = lab_secret_registry
+    sa = service_account(lab)
+    lab.pod(lab_fresh_image(reg), service_account=sa)
+    failure = lab.failure()
+    secret_for(lab, reg)
+    lab.core.patch_namespaced_service_account(
+        sa, lab.namespace, {"imagePullSecrets": [{"name": "registry-1"}]}
+    )
+
+    answer = lab.diagnosed(
+        failure, "sa-secret-added-after-pod", names=["sa-secret-added-after-pod"]
+    )
+
+    pod = lab.core.read_namespaced_pod(APP, lab.namespace)
+    assert not pod.spec.image_pull_secrets, pod.spec.image_pull_secrets
+    assert answer.first["evidenceSource"] == "serviceaccount", answer.first
+
+
+def test_serviceaccount_doctor_may_not_read_is_forbidden(
+    lab, lab_secret_registry, lab_fresh_image, tmp_path
+):
+    """No pull secret (401), and doctor runs as a user who may read pods, events and secrets
+    but not ServiceAccounts: it says it could not look, after the 401's own finding."""
+    lab.pod(lab_fresh_image(lab_secret_registry))
+    failure = lab.failure()
+    kubeconfig = limited_kubeconfig(lab, tmp_path, ("pods", "events", "secrets"))
+    limited = CauseLab(
+        client.CoreV1Api(api_client(kubeconfig)), lab.namespace, lab.run_id, kubeconfig
+    )
+
+    answer = limited.diagnosed(
+        failure,
+        "no-credentials",
+        capture_as="serviceaccount-forbidden",
+        names=["no-credentials", "serviceaccount-forbidden"],
+    )
+
+    assert answer.doc["findings"][1]["evidence"] == "get serviceaccount default: 403 Forbidden"
+
+
+def test_serviceaccount_deleted_after_the_pod(lab, lab_secret_registry, lab_fresh_image):
+    """The pod's ServiceAccount is deleted once the pod failed to pull: the pod stays."""
+    sa = service_account(lab)
+    lab.pod(lab_fresh_image(lab_secret_registry), service_account=sa)
+    failure = lab.failure()
+    lab.core.delete_namespaced_service_account(sa, lab.namespace)
+
+    answer = lab.diagnosed(
+        failure,
+        "no-credentials",
+        capture_as="serviceaccount-missing",
+        names=["no-credentials", "serviceaccount-missing"],
+    )
+
+    pod = lab.core.read_namespaced_pod(APP, lab.namespace)
+    assert pod.spec.service_account_name == sa and pod.status.phase == "Pending", pod.status
+    assert answer.doc["findings"][1]["evidence"] == f"get serviceaccount {sa}: 404 Not Found"
+
+
+# ---- 8. a kubelet restart while a pod backs off --------------------------------------------
+def test_a_kubelet_restart_while_a_pod_backs_off(
+    lab, lab_secret_registry, lab_fresh_image, lab_node
+):
+    """A pod backs off after a 401 and the kubelet restarts: for a while the status says only
+    ContainerCreating, with no message, while the Failed events still hold the 401; doctor
+    reads them. The next pull puts the same message back in the status."""
+    lab.pod(lab_fresh_image(lab_secret_registry))
+    first = lab.failure()
+    lab.failure(reason="ImagePullBackOff")
+
+    lab_node.restart_kubelet()
+    forgot = lab.failure(reason="ContainerCreating", timeout=20)
+    answer = lab.diagnosed(
+        Failure(APP, APP, forgot.reason, first.message),
+        "no-credentials",
+        capture_as="kubelet-restart-container-creating",
+        names=["no-credentials"],
+    )
+    again = lab.failure(timeout=90)
+
+    assert forgot.message == "", forgot
+    assert answer.doc["containers"][0]["reason"] == "ContainerCreating", answer.doc["containers"]
+    assert answer.first["evidenceSource"] == "event", answer.first
+    assert any("says only ContainerCreating" in note for note in answer.first["notes"])
+    assert again.message == first.message, (again.message, first.message)
+
+
 # ---- and a pod that pulled -----------------------------------------------------------------
 def test_a_pod_that_pulled_exits_0(lab, lab_secret_registry, lab_fresh_image):
     reg = lab_secret_registry
@@ -508,4 +611,7 @@ def test_a_pod_that_pulled_exits_0(lab, lab_secret_registry, lab_fresh_image):
 
     answer = ask_doctor(lab.kubeconfig, lab.namespace, APP)
 
+    save_capture(
+        lab.core, lab.namespace, APP, "all-pulled", "all-pulled", {"first": None, "names": []}
+    )
     assert (answer.exit_code, answer.doc["result"], answer.names) == (0, "all-pulled", [])

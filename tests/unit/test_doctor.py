@@ -114,12 +114,13 @@ def test_an_unknown_message_is_shown_verbatim():
 def test_a_pod_whose_images_all_pulled_exits_0():
     record = load("all-pulled")
     meta, info = record["pod"]["metadata"], record["node"]["nodeInfo"]
+    count = len(record["pod"]["spec"]["containers"])
     evidence = Evidence.from_capture(record)
     diagnosis = Diagnosis(evidence, diagnose(evidence))
 
     assert (diagnosis.exit_code, diagnosis.result) == (0, "all-pulled")
     assert diagnosis.text().splitlines() == [
-        f"pod {meta['namespace']}/{meta['name']}: every image pulled (1 container(s))",
+        f"pod {meta['namespace']}/{meta['name']}: every image pulled ({count} container(s))",
         f"node {record['node']['name']}: kubelet {info['kubeletVersion']}, "
         f"runtime {info['containerRuntimeVersion']}",
     ]
@@ -139,9 +140,15 @@ def test_a_pull_problem_exits_1_and_its_json_has_the_stable_fields():
     assert doc["node"]["containerRuntimeVersion"] == "containerd://1.6.20"
     assert set(doc["findings"][0]) == {
         "rank", "name", "stage", "container", "cause", "fix", "evidence", "evidenceSource",
-        "notes",
+        "notes", "said",
     }  # fmt: skip
     assert (doc["findings"][0]["name"], doc["findings"][0]["stage"]) == ("unknown-ca", "tls-server")
+    message = load("unknown-ca")["pod"]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert doc["findings"][0]["said"] == {
+        "container": "app",
+        "message": message["message"],
+        "source": "status",
+    }
 
 
 def test_the_text_keeps_the_form_the_e2e_tests_read():
@@ -327,6 +334,98 @@ def test_a_secret_doctor_may_not_read_is_forbidden_not_missing():
     assert [f.name for f in findings_of(live)] == ["secret-forbidden"]
 
 
+# ---- the kubelet's own words beside what doctor read -------------------------------------
+
+SECRET_AND_SA_FIXTURES = [
+    "secret-missing",
+    "secret-other-namespace",
+    "secret-port-mismatch",
+    "secret-wrong-type",
+    "secret-wrong-shape",
+    "credsstore",
+    "secret-other-host",
+    "secret-forbidden",
+    "sa-secret-added-after-pod",
+]
+
+
+def status_message(record: dict, container: str = "app") -> str:
+    statuses = record["pod"]["status"]["containerStatuses"]
+    (status,) = [s for s in statuses if s["name"] == container]
+    message: str = status["state"]["waiting"]["message"]
+    return message
+
+
+@pytest.mark.parametrize("name", SECRET_AND_SA_FIXTURES)
+def test_a_finding_read_from_a_secret_also_shows_what_the_kubelet_said(name):
+    record = load(name)
+
+    first = findings_of(record)[0]
+
+    assert first.source in ("secret", "serviceaccount")
+    assert first.said is not None
+    assert (first.said.container, first.said.source) == ("app", "status")
+    assert first.said.message == status_message(record)
+    assert "401 Unauthorized" in first.said.message
+    said_line = f"  kubelet said (container app, its status): {status_message(record)}"
+    assert said_line in first.render().splitlines()
+
+
+def test_a_finding_read_from_the_message_does_not_repeat_it_in_the_text():
+    (found,) = findings_of(load("unknown-ca"))
+
+    assert found.said is not None and found.said.message == found.evidence
+    assert "kubelet said" not in found.render()
+
+
+# ---- a kubelet restart: the status forgets the failure, the events keep it ----------------
+
+
+def test_a_status_that_says_only_container_creating_is_read_from_the_failed_events():
+    record = load("kubelet-restart-container-creating")
+    waiting = record["pod"]["status"]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting == {"reason": "ContainerCreating"}
+
+    (found,) = findings_of(record)
+
+    assert (found.name, found.source) == ("no-credentials", "event")
+    assert found.evidence.startswith("Failed to pull image ")
+    assert found.evidence.endswith("401 Unauthorized")
+    assert any("says only ContainerCreating" in n for n in found.notes)
+
+
+def test_container_creating_after_a_successful_pull_is_no_pull_problem():
+    record = load("kubelet-restart-container-creating")
+    failed = next(e for e in record["events"] if e["message"].startswith("Failed to pull"))
+    pulled = {
+        **failed,
+        "reason": "Pulled",
+        "type": "Normal",
+        "message": "Successfully pulled image (by hand, for this test)",
+        "lastTimestamp": "2999-01-01T00:00:00Z",
+    }
+    record["events"].append(pulled)
+
+    assert findings_of(record) == []
+
+
+def test_container_creating_without_failed_events_is_no_pull_problem():
+    record = load("kubelet-restart-container-creating")
+    record["events"] = []
+
+    assert findings_of(record) == []
+
+
+def test_examine_namespace_finds_a_pod_whose_failure_is_only_in_its_events():
+    from lab.doctor import examine_namespace
+
+    record = load("kubelet-restart-container-creating")
+
+    answer = examine_namespace(FakeCore(record), "lab")
+
+    assert [d.findings[0].name for d in answer.diagnoses] == ["no-credentials"]
+
+
 # ---- the ServiceAccount --------------------------------------------------------------------
 
 
@@ -405,6 +504,17 @@ def test_a_401_finding_says_the_nodes_own_credentials_were_not_checked(name):
 
     assert any("node's own credentials" in n and "config.json" in n for n in first.notes)
     assert "  not checked: the node's own credentials" in text
+
+
+@pytest.mark.parametrize("name", ["no-credentials", "wrong-password"])
+def test_a_401_finding_says_a_credential_provider_plugin_may_have_failed(name):
+    first = findings_of(load(name))[0]
+
+    (note,) = [n for n in first.notes if "credential provider plugin may be configured" in n]
+    assert note.endswith(
+        'journalctl -u kubelet | grep "Failed getting credential from external registry '
+        'credential provider"'
+    )
 
 
 def test_a_tls_finding_says_nothing_of_node_credentials():

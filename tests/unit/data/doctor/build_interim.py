@@ -172,8 +172,11 @@ def main() -> None:
     fixture(
         "back-off-bare-status-event",
         FINDINGS,
-        "after a kubelet restart the status says only Back-off: the error is in the last "
-        "Failed event (an older event says 401)",
+        "a status that says only the BackOff event's wording (Back-off pulling image, no "
+        "ErrImagePull suffix): the error is in the last Failed event (an older event says 401). "
+        "Not seen on the lab: kubelet v1.34.4 keeps the message in ImagePullBackOff, and after a "
+        "kubelet restart says ContainerCreating with no message until its next pull (captured: "
+        "kubelet-restart-container-creating.json)",
         pod("nginx-registry", app, one("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"')),
         events=[
             failed_event("app", IMAGE, MSG_401, "2026-11-29T21:00:00Z"),
