@@ -219,6 +219,27 @@ CATALOG: tuple[Entry, ...] = (
         True,
     ),
     Entry(
+        "credential-provider-sa-token",
+        "test_credential_provider",
+        "the plugin gets each pod's ServiceAccount token, answers one account: the other gets 401",
+        "beyond the tutorial (instead of 1: one config.json for every pod on the node)",
+        True,
+    ),
+    Entry(
+        "credential-provider-sa-token-no-rbac",
+        "test_credential_provider",
+        "the node may not request tokens for the plugin's audience: the plugin is never run, 401",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
+        "credential-provider-sa-annotation",
+        "test_credential_provider",
+        "a ServiceAccount without the required annotation: the kubelet never runs the plugin, 401",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
         "hosts-toml-ca",
         "test_hosts_toml",
         "hosts.toml names a CA outside certs.d (`ca = ...`): the pull verifies and works",

@@ -232,8 +232,12 @@ class NodeRegistryConfig:
 
     def provider_requests(self) -> list[str]:
         """The images the kubelet asked the plugin about, oldest first."""
-        lines = self.read(cp.REQUEST_LOG).splitlines()
-        return [line.split(" ", 1)[1] for line in lines if " " in line]
+        return [image for image, _ in cp.parse_request_log(self.read(cp.REQUEST_LOG))]
+
+    def provider_decisions(self) -> list[cp.ProviderDecision]:
+        """In token mode: per request, the ServiceAccount and the plugin's answer, oldest first."""
+        entries = cp.parse_request_log(self.read(cp.REQUEST_LOG))
+        return [decision for _, decision in entries if decision is not None]
 
     # ---- kubelet and images -------------------------------------------------------------
     def restart_kubelet(self, timeout: int = 60) -> float:

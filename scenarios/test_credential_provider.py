@@ -5,20 +5,36 @@ provider instead (GA since Kubernetes 1.26; the clouds' ECR, ACR and GCR plugins
 runs a plugin for every image its config matches and pulls with what the plugin answers. The
 lab's plugin is a bash and jq script answering from a file on the node (lab.credential_provider);
 its request log shows whether the kubelet asked it at all.
+
+Since 1.34 the kubelet can also hand the plugin the pod's ServiceAccount token (KEP-4412), so
+credentials follow the workload, not the node: the token scenarios give two ServiceAccounts one
+registry, and the plugin answers only one of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from lab import credential_provider as cp
-from lab.credential_provider import ProviderSetup, answers_json
+from lab import manifest_yaml
+from lab.credential_provider import ProviderDecision, ProviderSetup, TokenAttributes, answers_json
+from lab.pods import node_kubelet_version
+from lab.settings import LABEL
 from lab.tutorial import tutorial_image, wrong_password
 
+AUDIENCE = "pull-lab-registry"  # the audience the kubelet requests the pod's token for
+ALLOWED, OTHER = "builder", "visitor"  # the plugin answers the first ServiceAccount only
+JWT_START = "eyJ"  # every JWT begins with base64url of '{"': none may reach a log
 
-def install_provider(scenario, node, match: str, answers: bytes, cache: str = "0s") -> None:
+
+def install_provider(
+    scenario, node, match: str, answers: bytes, cache: str = "0s", token=None
+) -> None:
     """The plugin, its config and answers on the node; the kubelet restarted with its flags."""
-    setup = ProviderSetup(match_images=(match,), default_cache_duration=cache)
+    setup = ProviderSetup(match_images=(match,), default_cache_duration=cache, token=token)
     plugin = f"{cp.BIN_DIR}/{cp.PROVIDER_NAME}"
     scenario.file("the plugin the kubelet runs", plugin, cp.PLUGIN_SCRIPT)
     scenario.file("the kubelet's CredentialProviderConfig", cp.CONFIG_PATH, setup.config_yaml())
@@ -134,3 +150,177 @@ def test_credential_provider_cache(
         "a plugin's answer is cached for its cacheDuration (per registry here: cacheKeyType "
         "Registry); a rotated password reaches pulls only when the cache expires",
     )
+
+
+# ---- the pod's ServiceAccount token for the plugin (KEP-4412) ---------------------------------
+def require_token_mode(scenario, node) -> None:
+    """Skip, with the version's reason, on a kubelet that passes no tokens to plugins."""
+    kubelet = node_kubelet_version(scenario.core, node.changes.name)
+    reason = cp.token_mode_unsupported(kubelet)
+    if reason is not None:
+        pytest.skip(reason)
+    gate = "KubeletServiceAccountTokenForCredentialProviders"
+    scenario.saw(f"node's kubelet v{kubelet[0]}.{kubelet[1]}: {gate} is on by default")
+
+
+@contextmanager
+def accounts(
+    scenario, names: tuple[str, ...], rbac: bool, annotated: dict[str, dict] | None = None
+) -> Iterator[None]:
+    """The ServiceAccounts (with the ``annotated`` ones' annotations) and, with ``rbac``, the
+    Role letting the nodes request tokens for the plugin's audience in this namespace, all
+    labelled with the run; deleted when the block ends (the namespace would take them later)."""
+    labels = {LABEL: scenario.run_id}
+    docs: list[dict] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": n, "labels": labels}}
+        for n in names
+    ]
+    for doc in docs:
+        if (annotations := (annotated or {}).get(doc["metadata"]["name"])) is not None:
+            doc["metadata"]["annotations"] = annotations
+    if rbac:
+        docs += cp.audience_rbac("pull-lab-token-audience", AUDIENCE, labels)
+    text = "---\n".join(manifest_yaml.dump(d, sort_keys=False) for d in docs)
+    title = "ServiceAccounts" + (" and the nodes' token audience" if rbac else "")
+    scenario.file(title, "accounts.yaml", text)
+    stdin = {"input": text.encode(), "input_name": "accounts.yaml"}
+    scenario.kubectl("create", "-f", "-", title="create them", **stdin)
+    try:
+        yield
+    finally:
+        scenario.kubectl("delete", "-f", "-", title="delete them", **stdin)
+
+
+def pod_as(scenario, name: str, image: str, account: str) -> dict:
+    """The tutorial's pod, run under ``account``."""
+    manifest = scenario.pod(name, image)
+    manifest["spec"]["serviceAccountName"] = account
+    return manifest
+
+
+def token_provider(
+    scenario, node, reg, allowed: tuple[str, ...], required: tuple[str, ...] = ()
+) -> None:
+    """The plugin in token mode: the kubelet passes each pod's token for AUDIENCE (and the
+    ``required`` ServiceAccount annotations); the plugin answers the registry's credentials to
+    ``allowed`` ServiceAccounts only."""
+    host = reg.spec.host
+    accounts = tuple(f"{scenario.namespace}:{a}" for a in allowed)
+    answers = answers_json({host: reg.credentials}, service_accounts=accounts)
+    token = TokenAttributes(AUDIENCE, required_annotation_keys=required)
+    install_provider(scenario, node, host, answers, token=token)
+    scenario.note(
+        "the plugin answers only these ServiceAccounts",
+        f"{cp.ANSWERS_PATH} lists {', '.join(accounts)}; the plugin reads the token's sub claim",
+    )
+
+
+@pytest.mark.scenario("credential-provider-sa-token")
+def test_credential_provider_sa_token(
+    lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fresh_image
+):
+    """The kubelet passes each pod's ServiceAccount token to the plugin, which answers one
+    ServiceAccount only: its pod runs; a pod under another ServiceAccount gets the 401."""
+    require_token_mode(lab_scenario, lab_node)
+    reg = lab_own_registry()
+    lab_node.install_ca(reg.spec.host, lab_pki.ca_pem)
+    with accounts(lab_scenario, (ALLOWED, OTHER), rbac=True):
+        token_provider(lab_scenario, lab_node, reg, allowed=(ALLOWED,))
+        allowed_image = lab_fresh_image(reg, repo="lab/busybox")
+        lab_scenario.create_pod(pod_as(lab_scenario, "builder-pod", allowed_image, ALLOWED))
+        lab_scenario.pulled_fresh(lab_scenario.expect_running("builder-pod"), allowed_image)
+
+        other_image = lab_fresh_image(reg, repo="lab/busybox")
+        lab_scenario.create_pod(pod_as(lab_scenario, "visitor-pod", other_image, OTHER))
+        lab_scenario.expect_pull_failure("visitor-pod", "unauthorized", diagnosis="no-credentials")
+
+        ns, repository = lab_scenario.namespace, allowed_image.rsplit(":", 1)[0]
+        lab_scenario.expect(f"the plugin's log: {ALLOWED} allowed, {OTHER} refused, no token")
+        log = lab_scenario.on_node(lab_node, "the plugin's request log", f"cat {cp.REQUEST_LOG}")
+        decisions = lab_node.provider_decisions()
+        assert decisions[0] == ProviderDecision(repository, f"{ns}:{ALLOWED}", AUDIENCE, "allowed")
+        refused = decisions[1:]
+        assert refused and all(
+            d == ProviderDecision(repository, f"{ns}:{OTHER}", AUDIENCE, "refused") for d in refused
+        ), log
+        assert JWT_START not in log, "the plugin's log holds a token"
+        lab_scenario.saw(
+            f"the plugin allowed {ns}:{ALLOWED} once and refused {ns}:{OTHER} "
+            f"{len(refused)} time(s), each token for audience {AUDIENCE}"
+        )
+        lab_scenario.describe_tail("visitor-pod")
+    lab_scenario.differs(
+        "one config.json per node: every pod on the node pulls with it",
+        "the kubelet hands the plugin each pod's ServiceAccount token; the plugin decides per "
+        "workload, so two pods on one node get different answers",
+    )
+
+
+@pytest.mark.scenario("credential-provider-sa-token-no-rbac")
+def test_credential_provider_sa_token_no_rbac(
+    lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fresh_image
+):
+    """Token mode without the RBAC for its audience: the API server refuses the kubelet's token
+    request (ServiceAccountNodeAudienceRestriction), the kubelet logs it and never runs the
+    plugin, and the pod, even under the allowed ServiceAccount, gets the 401."""
+    require_token_mode(lab_scenario, lab_node)
+    reg = lab_own_registry()
+    lab_node.install_ca(reg.spec.host, lab_pki.ca_pem)
+    with accounts(lab_scenario, (ALLOWED,), rbac=False):
+        token_provider(lab_scenario, lab_node, reg, allowed=(ALLOWED,))
+        image = lab_fresh_image(reg, repo="lab/busybox")
+        lab_scenario.create_pod(pod_as(lab_scenario, "builder-pod", image, ALLOWED))
+        lab_scenario.expect_pull_failure("builder-pod", "unauthorized", diagnosis="no-credentials")
+
+        ns = lab_scenario.namespace
+        lab_scenario.expect("the kubelet's log: the token request for the audience was refused")
+        journal = lab_scenario.on_node(
+            lab_node,
+            "the kubelet's log about the token",
+            "journalctl -u kubelet --no-pager -o cat"
+            " | grep -F 'Error getting service account token' | tail -n 2",
+        )
+        assert (
+            f"Error getting service account token {ns}/{ALLOWED}: failed to fetch token: "
+            f'serviceaccounts "{ALLOWED}" is forbidden: audience "{AUDIENCE}" not found in pod '
+            f"spec volume, system:node:{lab_node.changes.name} is not authorized to request "
+            "tokens for this audience"
+        ) in journal, journal
+        lab_scenario.expect("the plugin was never run")
+        lab_scenario.on_node(lab_node, "the plugin's request log", f"cat {cp.REQUEST_LOG}")
+        assert lab_node.provider_requests() == []
+        lab_scenario.saw("the kubelet logged the refused token request; the plugin's log is empty")
+        lab_scenario.describe_tail("builder-pod")
+
+
+REGISTRY_ROLE = "pull-lab.example/registry-role"  # the annotation the kubelet requires
+
+
+@pytest.mark.scenario("credential-provider-sa-annotation")
+def test_credential_provider_sa_annotation(
+    lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fresh_image
+):
+    """requiredServiceAccountAnnotationKeys: the kubelet runs the plugin only for a pod whose
+    ServiceAccount carries the annotation; for another it never runs it, even though the
+    plugin would answer that account too, and the pod gets the 401."""
+    require_token_mode(lab_scenario, lab_node)
+    reg = lab_own_registry()
+    lab_node.install_ca(reg.spec.host, lab_pki.ca_pem)
+    annotated = {ALLOWED: {REGISTRY_ROLE: "pull"}}
+    with accounts(lab_scenario, (ALLOWED, OTHER), rbac=True, annotated=annotated):
+        token_provider(lab_scenario, lab_node, reg, (ALLOWED, OTHER), required=(REGISTRY_ROLE,))
+        image = lab_fresh_image(reg, repo="lab/busybox")
+        lab_scenario.create_pod(pod_as(lab_scenario, "builder-pod", image, ALLOWED))
+        lab_scenario.pulled_fresh(lab_scenario.expect_running("builder-pod"), image)
+        other_image = lab_fresh_image(reg, repo="lab/busybox")
+        lab_scenario.create_pod(pod_as(lab_scenario, "visitor-pod", other_image, OTHER))
+        lab_scenario.expect_pull_failure("visitor-pod", "unauthorized", diagnosis="no-credentials")
+
+        ns, repository = lab_scenario.namespace, image.rsplit(":", 1)[0]
+        lab_scenario.expect(f"the plugin was run for {ALLOWED} only")
+        lab_scenario.on_node(lab_node, "the plugin's request log", f"cat {cp.REQUEST_LOG}")
+        assert lab_node.provider_decisions() == [
+            ProviderDecision(repository, f"{ns}:{ALLOWED}", AUDIENCE, "allowed")
+        ]
+        lab_scenario.saw(f"one request, from {ns}:{ALLOWED}; none for {ns}:{OTHER}")
+        lab_scenario.describe_tail("visitor-pod")
