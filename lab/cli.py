@@ -33,6 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return base.with_overrides(
         images=getattr(args, "images", None),
         cluster_name=getattr(args, "name", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -204,6 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append(f"--lab-images={args.images}")
     if args.keep_cluster:
         pytest_args.append("--lab-keep-cluster")
+    if args.workers is not None:
+        pytest_args.append(f"--lab-workers={args.workers}")
     if (settings.state_dir / "lab.json").exists():
         # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
         os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
@@ -260,12 +263,97 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return answer.exit_code
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Probe every schedulable node with a pod that pulls the image; one line per node."""
+    from kubernetes import client
+
+    from lab.check import CheckRequest, NodeFacts, parse_node_selector, run_check
+    from lab.doctor.connect import connect
+
+    if not args.image:
+        raise LabError("--image is required", "e.g. pull-lab check --image reg:5000/team/app:1.0")
+    if args.timeout <= 0:
+        raise LabError(f"--timeout {args.timeout:g}: a number of seconds above 0")
+    selector = parse_node_selector(args.node_selector or [])
+    api, chosen = connect(args.kubeconfig, args.context)
+    namespace = args.namespace or chosen.namespace or "default"
+    core = client.CoreV1Api(api)
+    request = CheckRequest(
+        image=args.image,
+        namespace=namespace,
+        secret=args.secret,
+        node_selector=selector,
+        timeout=args.timeout,
+        keep=args.keep,
+        tolerate_taints=args.tolerate_taints,
+    )
+    doing = "list nodes"
+    try:
+        nodes = [NodeFacts.of(n) for n in core.list_node().items]
+        if args.secret:
+            doing = f"read secret {namespace}/{args.secret}"
+            _secret_exists(core, namespace, args.secret)
+        doing = f"run probe pods in namespace {namespace}"
+        report = run_check(core, request, nodes)
+    except LabError:
+        raise
+    except client.ApiException as exc:
+        raise LabError(
+            f"cannot {doing}: {exc.status} {exc.reason}", f"context {chosen.context}"
+        ) from exc
+    except Exception as exc:  # unreachable API server, TLS to it, a broken kubeconfig
+        raise LabError(
+            f"cannot {doing} on {chosen.server}: {_short_reason(exc)}",
+            f"check the API server of context {chosen.context}",
+        ) from exc
+    print(report.json_text() if args.json else report.text())
+    return report.exit_code
+
+
+def _secret_exists(core: Any, namespace: str, name: str) -> None:
+    """A secret that is not there is a typo, said before any pod starts. One check may not read
+    (403) is left to the kubelet: check needs no such right."""
+    from kubernetes import client
+
+    try:
+        core.read_namespaced_secret(name, namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            raise LabError(
+                f"secret {name} not found in namespace {namespace}", "check --secret and -n"
+            ) from exc
+        if exc.status != 403:
+            raise
+
+
 def _short_reason(exc: BaseException) -> str:
     """The root of a urllib3 error in one line ("Connection refused"), not its retry story."""
     reason: Any = getattr(exc, "reason", None) or exc
     text = str(reason).splitlines()[0] if str(reason) else type(reason).__name__
     marker = "Failed to establish a new connection: "
     return text.split(marker, 1)[1].rstrip("')\"") if marker in text else text
+
+
+def add_workers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="worker nodes beside the control plane (default 0, or $PULL_LAB_WORKERS)",
+    )
+
+
+def _workers(text: str) -> int:
+    """argparse's type for --workers: a bad count is a usage error in one line."""
+    from lab.settings import MAX_WORKERS, parse_workers
+
+    try:
+        count = parse_workers(text)
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not 0 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"use 0 to {MAX_WORKERS} workers, not {count}")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="cluster and seeded lab registries ready; prints how to use them")
     p.add_argument("--images", choices=IMAGE_SOURCES)
     p.add_argument("--name", help="cluster name (default pull-lab)")
+    add_workers_option(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="remove what the lab made (by label)")
@@ -312,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", choices=IMAGE_SOURCES)
     p.add_argument("--name", help="cluster name (a lab that is `up` under it is reused)")
     p.add_argument("--keep-cluster", action="store_true", help="keep the cluster afterwards")
+    add_workers_option(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("doctor", help="diagnose why a pod cannot pull its image")
@@ -334,6 +424,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ca-file", help="with --probe: also trust this CA (PEM)")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("check", help="can every node pull this image? one probe pod per node")
+    p.add_argument("--image", help="REG/REPO:TAG to pull on each node (required)")
+    p.add_argument("--secret", help="the pull secret the probe pods name (in -n NS)")
+    p.add_argument("-n", "--namespace", help="default: the context's namespace, else default")
+    p.add_argument("--kubeconfig", help="one file (default: $KUBECONFIG, then ~/.kube/config)")
+    p.add_argument("--context", help="the kubeconfig context (default: the current one)")
+    p.add_argument(
+        "--node-selector",
+        action="append",
+        metavar="K=V",
+        help="only nodes with these labels (repeat, or join with commas)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds for every pull (default 120)"
+    )
+    p.add_argument("--keep", action="store_true", help="leave failed probe pods for inspection")
+    p.add_argument(
+        "--tolerate-taints",
+        action="store_true",
+        help="also probe tainted and cordoned nodes (the control plane, say)",
+    )
+    p.add_argument("--json", action="store_true", help="as JSON (schema pull-lab-check/1)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("status", help="cluster, kubeconfig and registries of a lab that is up")
     p.add_argument("--name", help="cluster name (default pull-lab)")

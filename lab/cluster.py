@@ -14,13 +14,18 @@ import ipaddress
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubernetes import client
+
 from lab import manifest_yaml
 from lab.errors import LabError
+from lab.kube import describe_node, node_ready
 from lab.settings import LABEL
 from lab.signals import shielded
+from lab.watch import wait_for
 
 CREATE_TIMEOUT = 600.0
 
@@ -35,6 +40,7 @@ class ClusterSpec:
     network: str
     run_id: str
     default_cni: bool  # the upstream node image ships kindnet; ours bakes a ptp conflist
+    workers: int = 0
 
     @property
     def kubeconfig(self) -> Path:
@@ -42,11 +48,22 @@ class ClusterSpec:
 
     @property
     def node(self) -> str:
+        """The control plane: the node the lab's node-level code changes."""
         return f"{self.name}-control-plane"
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Every node's name (also its container's), as kind names them: the control plane,
+        then `-worker`, `-worker2`, ..."""
+        workers = (f"{self.name}-worker{i if i > 1 else ''}" for i in range(1, self.workers + 1))
+        return (self.node, *workers)
 
 
 def kind_config(spec: ClusterSpec) -> dict:
-    """Single control-plane node; no kube-proxy, no CoreDNS: image pulls need neither."""
+    """A control plane and ``spec.workers`` workers, all from the same node image (kind joins
+    workers with kubeadm join, whose preflight kind skips itself); no kube-proxy, no CoreDNS:
+    image pulls need neither. With workers kind leaves the control plane's NoSchedule taint
+    on, as on a real cluster, so pods land on the workers."""
     networking: dict = {"kubeProxyMode": "none"}
     if not spec.default_cni:
         networking["disableDefaultCNI"] = True
@@ -58,7 +75,7 @@ def kind_config(spec: ClusterSpec) -> dict:
         "kubeadmConfigPatches": [
             "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns, addon/kube-proxy]\n"
         ],
-        "nodes": [{"role": "control-plane"}],
+        "nodes": [{"role": "control-plane"}] + [{"role": "worker"}] * spec.workers,
     }
 
 
@@ -130,6 +147,32 @@ def ensure_network(name: str, run_id: str) -> bool:
 def remove_network(name: str) -> None:
     with shielded():
         _docker("network", "rm", name, check=False)
+
+
+@dataclass(frozen=True)
+class NodeShell:
+    """``node_exec`` on one named node of a lab cluster (a worker, say)."""
+
+    cluster: LabCluster
+    name: str
+
+    def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
+        return self.cluster.node_exec(*args, input=input, check=check, node=self.name)
+
+
+def wait_all_nodes_ready(api: client.ApiClient, names: tuple[str, ...], timeout: float) -> None:
+    """Each named node registered and Ready; kind's own wait covers the control plane only."""
+    core = client.CoreV1Api(api)
+    deadline = time.monotonic() + timeout
+    for name in names:
+        wait_for(
+            core.list_node,
+            what=f"node {name} Ready",
+            done=node_ready,
+            describe=describe_node,
+            timeout=max(1.0, deadline - time.monotonic()),
+            field_selector=f"metadata.name={name}",
+        )
 
 
 @dataclass
@@ -267,14 +310,25 @@ class LabCluster:
         shutil.rmtree(self.path, ignore_errors=True)
 
     # ---- node access -------------------------------------------------------------------
-    def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
-        proc = _docker("exec", "-i", self.spec.node, *args, input=input, check=False)
+    def node_exec(
+        self, *args: str, input: bytes | None = None, check: bool = True, node: str = ""
+    ) -> str:
+        """Run a command in a node's container: the control plane unless ``node`` names
+        another."""
+        node = node or self.spec.node
+        proc = _docker("exec", "-i", node, *args, input=input, check=False)
         if check and proc.returncode != 0:
             raise LabError(
-                f"on node {self.spec.node}: {' '.join(args)} failed: "
+                f"on node {node}: {' '.join(args)} failed: "
                 f"{proc.stderr.decode(errors='replace').strip()[:300]}"
             )
         return proc.stdout.decode(errors="replace")
+
+    def on(self, node: str) -> NodeShell:
+        """One node of this cluster, for code that changes "the node" (``lab.node``)."""
+        if node not in self.spec.nodes:
+            raise LabError(f"no node {node} in cluster {self.name}", f"nodes: {self.spec.nodes}")
+        return NodeShell(self, node)
 
     def node_write(self, path: str, data: bytes, mode: int = 0o644) -> None:
         self.node_exec(

@@ -35,6 +35,7 @@ from lab.cluster import (
     LabCluster,
     ensure_network,
     remove_network,
+    wait_all_nodes_ready,
 )
 from lab.credentials import new_password, register_known
 from lab.errors import LabError
@@ -74,6 +75,7 @@ def cluster_spec(settings: Settings, images: LabImages) -> ClusterSpec:
         network=settings.network_name,
         run_id=settings.run_id,
         default_cni=images.source == "upstream",
+        workers=settings.workers,
     )
 
 
@@ -247,13 +249,16 @@ class LabSession:
         scenarios whose credentials come from pull secrets, so only this CA is shared state."""
         cluster = self._node_cluster()
         registry = self.registries.start(purpose)
+        # Every node: with workers, a pod may land on any of them.
+        configs = [NodeRegistryConfig(NodeChanges(cluster.on(n))) for n in cluster.spec.nodes]
         with self.node_lock():
-            config = NodeRegistryConfig(NodeChanges(cluster))
-            config.install_ca(registry.spec.host, self.pki.ca_pem)
+            for config in configs:
+                config.install_ca(registry.spec.host, self.pki.ca_pem)
 
         def untrust() -> None:
             with self.node_lock():
-                config.restore()
+                for config in configs:
+                    config.restore()
 
         self._undo.callback(untrust)
         return registry
@@ -322,7 +327,9 @@ class LabSession:
                 cluster.create()
                 if images.source == "upstream" and not existed:
                     cluster.load_image(images.preloaded_image)  # the official node has no lab image
-                wait_cluster_usable(api_client(cluster.kubeconfig_path))
+                api = api_client(cluster.kubeconfig_path)
+                wait_cluster_usable(api)
+                wait_all_nodes_ready(api, cluster.spec.nodes, timeout=180.0)
             except BaseException:
                 if not existed:
                     with shielded():
@@ -373,7 +380,10 @@ class LabSession:
     def _up(self, images: LabImages) -> dict:
         # Not a user of the cluster: it stays up until `pull-lab down`.
         cluster = self._join(images, register=False)
-        self._say(f"cluster {cluster.name}: node Ready, default service account present")
+        ready = (
+            "node Ready" if cluster.spec.workers == 0 else f"{len(cluster.spec.nodes)} nodes Ready"
+        )
+        self._say(f"cluster {cluster.name}: {ready}, default service account present")
         pki = LabPKI.create()
         registries = []
         for spec in registry_specs(self.settings, images.registry_image):
@@ -408,6 +418,7 @@ class LabSession:
             "kubeconfig": str(cluster.kubeconfig_path),
             "images": self.settings.images,
             "kubernetes": images.kubernetes_version,
+            "nodes": list(cluster.spec.nodes),
             "run_id": self.settings.run_id,
             "registries": [asdict(r) for r in registries],
         }

@@ -19,6 +19,9 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
 # Kubernetes label key (no prefix) and a Docker label key.
 LABEL = "io.registry-pull-lab.run"
 CLUSTER_PREFIX = "pull-lab"
+# Each kind node is a privileged container running a kubelet and containerd (about 300 MiB
+# and some CPU each): more workers than this is not a lab for one machine.
+MAX_WORKERS = 8
 
 
 def new_run_id() -> str:
@@ -35,6 +38,7 @@ class Settings:
     reuse_cluster: bool = False
     kubeconfig: Path | None = None  # bring your own cluster
     kind_image: str | None = None  # override the node image
+    workers: int = 0  # worker nodes beside the control plane (kind's default: none)
     run_id: str = field(default_factory=new_run_id)
 
     def __post_init__(self) -> None:
@@ -47,6 +51,8 @@ class Settings:
                 f"invalid cluster name {self.cluster_name!r}",
                 "use 1-32 lowercase letters, digits and '-', starting and ending alphanumeric",
             )
+        if not 0 <= self.workers <= MAX_WORKERS:
+            raise LabError(f"invalid number of workers {self.workers}", f"use 0 to {MAX_WORKERS}")
         if self.kubeconfig is not None and not Path(self.kubeconfig).is_file():
             raise LabError(f"kubeconfig {self.kubeconfig} does not exist", "pass an existing file")
 
@@ -74,6 +80,16 @@ def in_ci(env: Mapping[str, str] | None = None) -> bool:
     return env.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+def parse_workers(text: str) -> int:
+    """A worker count as a person types it (flag or PULL_LAB_WORKERS)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise LabError(
+            f"invalid number of workers {text!r}", f"use a whole number, 0 to {MAX_WORKERS}"
+        ) from None
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     kwargs: dict[str, object] = {}
@@ -89,6 +105,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         kwargs["kind_image"] = env["PULL_LAB_KIND_IMAGE"]
     if env.get("PULL_LAB_KUBECONFIG"):
         kwargs["kubeconfig"] = Path(env["PULL_LAB_KUBECONFIG"])
+    if env.get("PULL_LAB_WORKERS"):
+        kwargs["workers"] = parse_workers(env["PULL_LAB_WORKERS"])
     kwargs["keep_cluster"] = _flag(env.get("PULL_LAB_KEEP_CLUSTER"))
     kwargs["reuse_cluster"] = _flag(env.get("PULL_LAB_REUSE_CLUSTER"))
     return Settings(**kwargs)  # type: ignore[arg-type]

@@ -61,6 +61,7 @@ LAYERS: dict[str, int] = {
     "lab.waits": WATCH,
     "lab.doctor": WATCH,  # the package and every module in it
     "lab.diagnose": WATCH,
+    "lab.check": WATCH,  # probe pods per node, waited on, failures read by the doctor
     "lab.tutorial": RECORD,
     "lab.results": RECORD,
     "lab.scenario": RECORD,
