@@ -88,6 +88,11 @@ def test_credential_provider_no_match(lab_scenario, lab_node, lab_own_registry, 
     assert not any(other.spec.host in req for req in asked), asked
     lab_scenario.saw(f"the plugin's log names no image on {other.spec.host}")
     lab_scenario.describe_tail("nginx-registry")
+    lab_scenario.differs(
+        "node credentials in config.json apply to whatever registry they name",
+        "a plugin is asked only for images its matchImages covers; any other registry is "
+        "pulled without credentials, and the pod's status does not say the plugin was skipped",
+    )
 
 
 @pytest.mark.scenario("credential-provider-fails")
@@ -116,6 +121,11 @@ def test_credential_provider_fails(lab_scenario, lab_node, lab_own_registry, lab
     ) in journal, journal
     lab_scenario.saw("the kubelet logged the plugin's stderr; the pod shows only the 401")
     lab_scenario.describe_tail("nginx-registry")
+    lab_scenario.differs(
+        "a broken config.json fails the same way on every pull and is there to read on the node",
+        "a failing plugin leaves no trace in the pod (only the registry's 401): its error is in "
+        "the kubelet's log, so doctor's 401 findings say where to look",
+    )
 
 
 @pytest.mark.scenario("credential-provider-cache")
@@ -291,6 +301,11 @@ def test_credential_provider_sa_token_no_rbac(
         assert lab_node.provider_requests() == []
         lab_scenario.saw("the kubelet logged the refused token request; the plugin's log is empty")
         lab_scenario.describe_tail("builder-pod")
+        lab_scenario.differs(
+            "no tokens: node credentials serve every pod",
+            "per-workload credentials need the node to be allowed a token for the plugin's "
+            "audience; without that RBAC the plugin never runs and the pod sees only a 401",
+        )
 
 
 REGISTRY_ROLE = "pull-lab.example/registry-role"  # the annotation the kubelet requires
@@ -324,3 +339,8 @@ def test_credential_provider_sa_annotation(
         ]
         lab_scenario.saw(f"one request, from {ns}:{ALLOWED}; none for {ns}:{OTHER}")
         lab_scenario.describe_tail("visitor-pod")
+        lab_scenario.differs(
+            "every pod on a node pulls with the node's credentials",
+            "requiredServiceAccountAnnotationKeys lets the kubelet skip the plugin for a "
+            "ServiceAccount without the annotation: that pod pulls without credentials",
+        )

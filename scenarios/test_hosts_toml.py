@@ -124,6 +124,10 @@ def test_hosts_toml_client(lab_scenario, lab_node, lab_own_registry, lab_pki):
         lab_scenario.pod("nginx-registry", image, container="nginx", pull_secrets=pull_secrets)
     )
     lab_scenario.pulled_fresh(lab_scenario.expect_running("nginx-registry"), image)
+    lab_scenario.differs(
+        "client.cert and client.key beside ca.crt in certs.d/<host>/",
+        "hosts.toml's `client = [[cert, key]]` names the pair anywhere on the node",
+    )
 
 
 def mirror_toml(mirror, origin_ip: str, ca: str, capabilities: str = '"pull", "resolve"') -> str:
@@ -193,6 +197,11 @@ def test_mirror_creds_mirror_host(lab_scenario, lab_node, mirror_setup):
     lab_scenario.saw(
         "the mirror answered 401, the origin was tried next; the status names the mirror"
     )
+    lab_scenario.differs(
+        "a secret keyed to the registry that serves the image",
+        "with a mirror the secret must be keyed to the name in the image reference (docker.io): "
+        "the kubelet matches that name, never the mirror's",
+    )
 
 
 @pytest.mark.scenario("mirror-down")
@@ -208,7 +217,9 @@ def test_mirror_down(lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fres
     write_hosts_toml(lab_scenario, lab_node, "docker.io", toml)
     image = lab_fresh_image(mirror, repo="lab/busybox").replace(mirror.spec.host, "docker.io")
     lab_scenario.create_pod(lab_scenario.pod("app", image))
-    pod = lab_scenario.expect_pull_failure("app", "connection-refused")
+    pod = lab_scenario.expect_pull_failure(
+        "app", "connection-refused", diagnosis="mirror-unreachable"
+    )
     tag = image.rsplit(":", 1)[1]
     assert view_of(pod).message == refused(image, f"{mirror.ip}:5998", tag), view_of(pod).message
     tried = containerd_tried(lab_scenario, lab_node, tag)
@@ -241,7 +252,9 @@ def test_mirror_pull_only(lab_scenario, lab_node, lab_own_registry, lab_pki, lab
     )
     image = lab_fresh_image(mirror, repo="lab/busybox").replace(mirror.spec.host, "docker.io")
     lab_scenario.create_pod(lab_scenario.pod("app", image))
-    pod = lab_scenario.expect_pull_failure("app", "connection-refused")
+    pod = lab_scenario.expect_pull_failure(
+        "app", "connection-refused", diagnosis="mirror-unreachable"
+    )
     tag = image.rsplit(":", 1)[1]
     assert view_of(pod).message == refused(image, f"{mirror.ip}:5999", tag), view_of(pod).message
     tried = containerd_tried(lab_scenario, lab_node, tag)

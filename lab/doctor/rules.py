@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
+from lab.doctor import keyring
 from lab.doctor.evidence import ContainerPull, Evidence, SecretRead
 from lab.doctor.keyring import Key
 
@@ -122,6 +123,41 @@ def _focus(evidence: Evidence) -> ContainerPull:
     return evidence.focus
 
 
+# ---- where containerd really went ----------------------------------------------------------
+
+# containerd names the host it talked to; with a hosts.toml mirror or server for the image's
+# registry that is another host, and with several hosts the status keeps the FIRST one's error.
+_CONTACTED = (
+    re.compile(r'failed to do request: [A-Za-z]+ "https?://([^/"]+)/'),
+    re.compile(r"pulling from host (\S+) failed"),
+)
+
+
+def contacted_host(message: str) -> str | None:
+    """The registry host the error message says containerd talked to, if it names one."""
+    for pattern in _CONTACTED:
+        if found := pattern.search(message):
+            return found.group(1)
+    return None
+
+
+def elsewhere(pull: ContainerPull) -> str | None:
+    """The host containerd went to when it is not the image's registry (a mirror or a server
+    from the node's hosts.toml); Docker Hub's own endpoints count as Docker Hub."""
+    contacted = contacted_host(pull.error_message)
+    if contacted is None or keyring.image_host(f"{contacted}/x") == pull.host:
+        return None
+    return contacted
+
+
+def _elsewhere_note(pull: ContainerPull, other: str) -> str:
+    return (
+        f"containerd reached {other}, not {pull.host}: a mirror or server set for {pull.host} in "
+        f"the node's /etc/containerd/certs.d/{pull.host}/hosts.toml (with several hosts the status "
+        "keeps the first one's error; journalctl -u containerd | grep 'trying next host' shows the rest)"
+    )
+
+
 # ---- message rules -------------------------------------------------------------------------
 
 
@@ -144,11 +180,12 @@ class MessageRule:
             if evidence.node and evidence.node.platform
             else "the node's platform"
         )
+        host = contacted_host(pull.error_message) or pull.host  # where containerd went
         return Finding(
             self.name,
             pull.name,
-            self.cause.format(host=pull.host, platform=platform),
-            self.fix.format(host=pull.host, platform=platform),
+            self.cause.format(host=host, platform=platform),
+            self.fix.format(host=host, platform=platform),
             pull.error_message,
             self.stage,
             "event" if pull.message_from_event else "status",
@@ -330,6 +367,28 @@ def recognised_message(evidence: Evidence) -> Finding | None:
         return None  # no pull was attempted: the reference rules speak
     rule = message_rule(evidence)
     return rule(evidence) if rule and rule.cause else None
+
+
+def mirror_unreachable(evidence: Evidence) -> Finding | None:
+    """The pull went to a mirror or server from hosts.toml, and that host could not be reached:
+    the fix is in the node's hosts.toml, not in the image reference."""
+    pull = _focus(evidence)
+    other = elsewhere(pull)
+    stage = failure_stage(evidence)
+    if other is None or stage not in (Stage.NAME_RESOLUTION, Stage.CONNECTION):
+        return None
+    return Finding(
+        "mirror-unreachable",
+        pull.name,
+        f"the node's containerd sends pulls of {pull.host} to {other} (a mirror or server in its "
+        f"hosts.toml), and {other} cannot be reached",
+        f"check /etc/containerd/certs.d/{pull.host}/hosts.toml on every node: start {other} or fix "
+        "its address; containerd tries each listed host in turn and the status keeps the first "
+        "one's error (journalctl -u containerd | grep 'trying next host' shows the others)",
+        pull.error_message,
+        stage,
+        "event" if pull.message_from_event else "status",
+    )
 
 
 # ---- rules on the reference and the pull policy -------------------------------------------
@@ -716,6 +775,7 @@ def not_recognised(evidence: Evidence) -> Finding | None:
 RULES: tuple[Rule, ...] = (
     invalid_image_name,
     never_pull,
+    mirror_unreachable,
     recognised_message,
     mistyped_host,
     secret_forbidden,
@@ -739,6 +799,7 @@ RULES: tuple[Rule, ...] = (
 CAUSES: tuple[str, ...] = (
     "invalid-image-name",
     "never-pull",
+    "mirror-unreachable",
     *(r.name for r in MESSAGE_RULES if r.cause),
     "host-maybe-mistyped",
     "secret-forbidden",
@@ -762,6 +823,9 @@ CAUSES: tuple[str, ...] = (
 def _with_said(found: Finding, pull: ContainerPull) -> Finding:
     """The finding with the kubelet's own words about the container it was found on."""
     notes = (*found.notes, EVENTS_ONLY_NOTE) if pull.failure_in_events_only else found.notes
+    other = elsewhere(pull)
+    if other is not None and found.name != "mirror-unreachable":
+        notes = (*notes, _elsewhere_note(pull, other))
     return replace(found, said=found.said or Said.of(pull), notes=notes)
 
 

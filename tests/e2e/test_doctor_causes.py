@@ -185,6 +185,57 @@ def test_nothing_listening_is_connection_refused(lab, lab_secret_registry):
     lab.diagnosed(failure, "connection-refused")
 
 
+def mirror_for_docker_hub(lab_node, mirror, ca_pem: bytes, mirror_port: int) -> None:
+    """docker.io served by ``mirror`` at ``mirror_port`` on its address; the origin stands at a
+    closed port of the same address, so nothing leaves the lab network."""
+    ca = "/etc/pull-lab/doctor-mirror-ca.crt"
+    lab_node.changes.make_dir("/etc/pull-lab")
+    lab_node.changes.write(ca, ca_pem)
+    lab_node.install_hosts_toml(
+        "docker.io",
+        f'server = "https://{mirror.ip}:5999"\n\n[host."https://{mirror.ip}:{mirror_port}"]\n'
+        f'  capabilities = ["pull", "resolve"]\n  ca = "{ca}"\n',
+    )
+
+
+def test_mirror_that_does_not_answer_is_mirror_unreachable(lab, lab_registries, lab_node, lab_pki):
+    """docker.io goes to a mirror from hosts.toml, and nothing listens there: the message names
+    the mirror's address, not the image's registry; the fix is in hosts.toml."""
+    mirror = own_registry(lab_registries, "mirror")
+    mirror_for_docker_hub(lab_node, mirror, lab_pki.ca_pem, REGISTRY_PORT + 998)
+    lab.pod("docker.io/lab/busybox:1.0")
+
+    failure = lab.failure()
+
+    assert f"dial tcp {mirror.ip}:{REGISTRY_PORT + 998}: connect: connection refused" in (
+        failure.message
+    ), failure.message
+    answer = lab.diagnosed(failure, "mirror-unreachable")
+    assert "/etc/containerd/certs.d/docker.io/hosts.toml" in answer.first["fix"], answer.first
+
+
+def test_secret_keyed_to_the_mirror_says_where_containerd_went(
+    lab, lab_registries, lab_node, lab_pki
+):
+    """The mirror answers 401: the secret is keyed to the mirror, the kubelet matches docker.io.
+    The secret finding comes first, with a note that containerd reached the mirror."""
+    mirror = own_registry(lab_registries, "mirror")
+    mirror_for_docker_hub(lab_node, mirror, lab_pki.ca_pem, REGISTRY_PORT)
+    lab.pod("docker.io/lab/busybox:1.0", pull_secrets=secret_for(lab, mirror))
+
+    failure = lab.failure()
+
+    assert failure.message.endswith(
+        f"pulling from host {mirror.ip}:{REGISTRY_PORT} failed with status code "
+        "[manifests 1.0]: 401 Unauthorized"
+    ), failure.message
+    answer = lab.diagnosed(failure, "secret-other-host", capture_as="mirror-secret-other-host")
+    assert any(
+        note.startswith(f"containerd reached {mirror.ip}:{REGISTRY_PORT}, not docker.io")
+        for note in answer.first["notes"]
+    ), answer.first
+
+
 # ---- 4. what the scenarios also meet, one pod each -----------------------------------------
 def test_init_container_pull_failure_is_named_for_the_init_container(
     lab, lab_secret_registry, lab_fresh_image

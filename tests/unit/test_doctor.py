@@ -11,12 +11,14 @@ from __future__ import annotations
 import ast
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from lab.doctor import Diagnosis, Evidence, Stage, diagnose
+from lab.doctor import Diagnosis, Evidence, Stage, diagnose, rules
 from lab.doctor.capture import masked
+from lab.doctor.evidence import ContainerPull
 from lab.doctor.keyring import Key, image_repository
 from lab.doctor.rules import CAUSES
 from lab.masking import mask
@@ -639,3 +641,33 @@ def test_examine_namespace_without_a_pull_problem_exits_0():
     assert answer.exit_code == 0
     assert answer.text() == "namespace lab: no pod with an image pull problem (3 pod(s) checked)"
     assert answer.to_json()["pods"] == []
+
+
+# ---- where containerd went: mirrors and servers from hosts.toml ---------------------------
+MIRROR_401 = (
+    'failed to pull and unpack image "docker.io/lab/busybox:1.0": failed to resolve reference '
+    '"docker.io/lab/busybox:1.0": pulling from host 172.31.0.252:5000 failed with status code '
+    "[manifests 1.0]: 401 Unauthorized"
+)
+MIRROR_REFUSED = (
+    'failed to pull and unpack image "docker.io/lab/busybox:1.0": failed to resolve reference '
+    '"docker.io/lab/busybox:1.0": failed to do request: Head '
+    '"https://172.31.0.253:5998/v2/lab/busybox/manifests/1.0?ns=docker.io": dial tcp '
+    "172.31.0.253:5998: connect: connection refused"
+)
+
+
+@pytest.mark.parametrize(
+    ("message", "host"),
+    [(MIRROR_401, "172.31.0.252:5000"), (MIRROR_REFUSED, "172.31.0.253:5998"), ("boom", None)],
+)
+def test_the_host_containerd_talked_to_is_read_from_its_message(message, host):
+    assert rules.contacted_host(message) == host
+
+
+def test_docker_hubs_own_endpoints_are_not_elsewhere():
+    hub = 'failed to do request: Head "https://registry-1.docker.io/v2/library/x/manifests/1": EOF'
+    pull = ContainerPull("app", "container", "busybox:1", "waiting", "ErrImagePull", hub, "")
+    assert rules.elsewhere(pull) is None
+    mirrored = replace(pull, message=MIRROR_REFUSED, image="docker.io/lab/busybox:1.0")
+    assert rules.elsewhere(mirrored) == "172.31.0.253:5998"
