@@ -22,7 +22,7 @@ from kubernetes import client
 
 from lab import manifest_yaml
 from lab.errors import LabError
-from lab.kube import describe_node, node_ready
+from lab.kube import describe_node, node_schedulable
 from lab.settings import LABEL
 from lab.signals import shielded
 from lab.watch import wait_for
@@ -161,14 +161,15 @@ class NodeShell:
 
 
 def wait_all_nodes_ready(api: client.ApiClient, names: tuple[str, ...], timeout: float) -> None:
-    """Each named node registered and Ready; kind's own wait covers the control plane only."""
+    """Each named node registered, Ready and rid of its start-up taints; kind's own wait covers
+    the control plane's Ready only."""
     core = client.CoreV1Api(api)
     deadline = time.monotonic() + timeout
     for name in names:
         wait_for(
             core.list_node,
-            what=f"node {name} Ready",
-            done=node_ready,
+            what=f"node {name} Ready and untainted",
+            done=node_schedulable,
             describe=describe_node,
             timeout=max(1.0, deadline - time.monotonic()),
             field_selector=f"metadata.name={name}",

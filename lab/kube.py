@@ -22,11 +22,25 @@ def node_ready(node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in (node.status.conditions or []))
 
 
+# The node lifecycle controller lifts these taints a moment after the node turns Ready; until
+# then a pod pinned to the node (a `pull-lab check` probe) is not admitted there.
+STARTUP_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def node_schedulable(node) -> bool:
+    """Ready, and no longer tainted as starting up."""
+    taints = (node.spec.taints or []) if node.spec else []
+    return node_ready(node) and not any(t.key in STARTUP_TAINTS for t in taints)
+
+
 def describe_node(node) -> str:
     ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
     if ready is None:
         return f"node {node.metadata.name}: no Ready condition yet"
-    return f"node {node.metadata.name}: Ready={ready.status} ({ready.reason})"
+    present = (node.spec.taints or []) if node.spec else []
+    taints = [t.key for t in present if t.key in STARTUP_TAINTS]
+    tainted = f", tainted {', '.join(taints)}" if taints else ""
+    return f"node {node.metadata.name}: Ready={ready.status} ({ready.reason}){tainted}"
 
 
 def wait_nodes_ready(api: client.ApiClient, timeout: float = 180.0) -> Timeline:
