@@ -249,15 +249,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             answer = probed(answer, ca_file) if args.probe else answer
     except LabError:
         raise
-    except client.ApiException as exc:
-        raise LabError(
-            f"cannot read {what}: {exc.status} {exc.reason}", f"context {chosen.context}"
-        ) from exc
-    except Exception as exc:  # unreachable API server, TLS to it, a broken kubeconfig
-        raise LabError(
-            f"cannot read {what} from {chosen.server}: {_short_reason(exc)}",
-            f"check the API server of context {chosen.context}",
-        ) from exc
+    except Exception as exc:
+        raise _api_error(exc, f"read {what}", "from", chosen) from exc
     print(answer.json_text() if args.json else answer.text())
     # 1: a pull problem was found; 0: none (every image pulled, or none failed yet).
     return answer.exit_code
@@ -297,17 +290,23 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = run_check(core, request, nodes)
     except LabError:
         raise
-    except client.ApiException as exc:
-        raise LabError(
-            f"cannot {doing}: {exc.status} {exc.reason}", f"context {chosen.context}"
-        ) from exc
-    except Exception as exc:  # unreachable API server, TLS to it, a broken kubeconfig
-        raise LabError(
-            f"cannot {doing} on {chosen.server}: {_short_reason(exc)}",
-            f"check the API server of context {chosen.context}",
-        ) from exc
+    except Exception as exc:
+        raise _api_error(exc, doing, "on", chosen) from exc
     print(report.json_text() if args.json else report.text())
     return report.exit_code
+
+
+def _api_error(exc: Exception, doing: str, preposition: str, chosen: Any) -> LabError:
+    """One line for a failed API call: the API's own status, or why the server was not reached
+    (unreachable, TLS to it, a broken kubeconfig)."""
+    from kubernetes import client
+
+    if isinstance(exc, client.ApiException):
+        return LabError(f"cannot {doing}: {exc.status} {exc.reason}", f"context {chosen.context}")
+    return LabError(
+        f"cannot {doing} {preposition} {chosen.server}: {_short_reason(exc)}",
+        f"check the API server of context {chosen.context}",
+    )
 
 
 def _secret_exists(core: Any, namespace: str, name: str) -> None:

@@ -475,40 +475,42 @@ def _unusable(evidence: Evidence, kind: str) -> list[str]:
     ]
 
 
-def secret_wrong_type(evidence: Evidence) -> Finding | None:
-    bad = _unusable(evidence, "wrong-type")
-    if not bad:
-        return None
-    return _secret_finding(
-        "secret-wrong-type",
-        f"secret {'; '.join(bad)}: the kubelet reads only kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg",
-        "recreate it with kubectl create secret docker-registry (or type kubernetes.io/dockerconfigjson)",
-        "; ".join(bad),
-    )
+@dataclass(frozen=True)
+class UnusableSecret:
+    """A pull secret the kubelet reads but cannot use, of one ``kind`` (see SecretRead.parsed)."""
+
+    name: str
+    kind: str
+    why: str
+    fix: str
+
+    def __call__(self, evidence: Evidence) -> Finding | None:
+        bad = _unusable(evidence, self.kind)
+        if not bad:
+            return None
+        return _secret_finding(
+            self.name, f"secret {'; '.join(bad)}: {self.why}", self.fix, "; ".join(bad)
+        )
 
 
-def secret_wrong_shape(evidence: Evidence) -> Finding | None:
-    bad = _unusable(evidence, "wrong-shape")
-    if not bad:
-        return None
-    return _secret_finding(
-        "secret-wrong-shape",
-        f"secret {'; '.join(bad)}: the kubelet finds no credentials in it",
-        'store config.json\'s content base64-encoded once, as {"auths": {"<host:port>": {...}}}',
-        "; ".join(bad),
-    )
-
-
-def credsstore(evidence: Evidence) -> Finding | None:
-    bad = _unusable(evidence, "credsstore")
-    if not bad:
-        return None
-    return _secret_finding(
-        "credsstore",
-        f"secret {'; '.join(bad)}: made from a config.json whose credentials stay in a helper, it holds none",
-        "make the secret with kubectl create secret docker-registry --docker-username/--docker-password",
-        "; ".join(bad),
-    )
+secret_wrong_type = UnusableSecret(
+    "secret-wrong-type",
+    "wrong-type",
+    "the kubelet reads only kubernetes.io/dockerconfigjson and kubernetes.io/dockercfg",
+    "recreate it with kubectl create secret docker-registry (or type kubernetes.io/dockerconfigjson)",
+)
+secret_wrong_shape = UnusableSecret(
+    "secret-wrong-shape",
+    "wrong-shape",
+    "the kubelet finds no credentials in it",
+    'store config.json\'s content base64-encoded once, as {"auths": {"<host:port>": {...}}}',
+)
+credsstore = UnusableSecret(
+    "credsstore",
+    "credsstore",
+    "made from a config.json whose credentials stay in a helper, it holds none",
+    "make the secret with kubectl create secret docker-registry --docker-username/--docker-password",
+)
 
 
 def _serving(evidence: Evidence) -> list[Key]:
