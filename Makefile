@@ -6,7 +6,7 @@ PULL_LAB := $(VENV)/bin/pull-lab
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_CONNECTION_MODE := docker_host
 
-.PHONY: venv host-prep test-tools build up down test unit e2e lint bench lab wheel clean
+.PHONY: venv host-prep test-tools build build-oldest up down test unit e2e lint bench lab matrix wheel clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ host-prep: venv
 build: host-prep
 	$(PULL_LAB) build
 
+# The oldest supported Kubernetes too: `make test` runs the version-sensitive scenarios on it.
+# The container runtime, kind and the rootfs are shared; only Kubernetes, etcd and the node
+# image are built again.
+OLDEST_KUBERNETES ?= 1.34
+build-oldest: host-prep
+	$(PULL_LAB) build --kubernetes $(OLDEST_KUBERNETES)
+
 # What only the tests need on top of the lab: a real browser for the HTML report.
 test-tools: venv
 	$(PULL_LAB) host-prep --with-browser
@@ -35,17 +42,22 @@ down: venv
 unit: venv
 	$(PY) -m pytest -m "not e2e" tests
 
-e2e: build
+e2e: build build-oldest
 	$(PY) -m pytest -m e2e
 
 # The full suite, e2e included: what .ci/run calls. Tests that stop dockerd or reset host
 # sysctls touch only what host-prep started, unless PULL_LAB_DESTRUCTIVE_TESTS=1 (.ci/run).
-test: build test-tools
+test: build build-oldest test-tools
 	$(PY) -m pytest
 
 # The whole lab: every scenario replayed, the report written to ./lab-report.
 lab: build
 	$(PULL_LAB) run --report-dir lab-report
+
+# The whole catalogue on every supported Kubernetes, one cluster at a time, into one matrix
+# report (lab-matrix/matrix.html): what changes when you upgrade.
+matrix: host-prep
+	$(PULL_LAB) run --kubernetes all --report-dir lab-matrix
 
 lint: venv
 	$(VENV)/bin/ruff check lab fixtures scenarios tests bench tools conftest.py

@@ -34,6 +34,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         images=getattr(args, "images", None),
         cluster_name=getattr(args, "name", None),
         workers=getattr(args, "workers", None),
+        kubernetes=getattr(args, "kubernetes", None),
     )
 
 
@@ -54,7 +55,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     from lab.offline.cache import BuildCache
 
     settings = _settings(args)
-    images, _ = build_all(settings.images, BuildCache(settings.cache_dir), out=sys.stderr)
+    images, _ = build_all(
+        settings.images, BuildCache(settings.cache_dir), settings.versions(), out=sys.stderr
+    )
     print(json.dumps({k: str(v) for k, v in vars(images).items()}, indent=2))
     return 0
 
@@ -182,6 +185,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     entries = [entry(s) for s in args.scenarios] if args.scenarios else list(CATALOG)
     report_dir = Path(args.report_dir)
     check_writable(report_dir)
+    if args.kubernetes and ("," in args.kubernetes or args.kubernetes.strip() == "all"):
+        return run_matrix(args, report_dir)
     if not (SCENARIOS_DIR / "__init__.py").is_file():
         raise LabError(
             f"the scenarios are not at {SCENARIOS_DIR}",
@@ -207,6 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--lab-keep-cluster")
     if args.workers is not None:
         pytest_args.append(f"--lab-workers={args.workers}")
+    if settings.kubernetes is not None:
+        pytest_args.append(f"--lab-kubernetes={settings.kubernetes}")
     if (settings.state_dir / "lab.json").exists():
         # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
         os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
@@ -218,6 +225,48 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_something_ran(scenarios)
     print(f"report: {report_dir / 'report.html'} (also report.md, report.json, junit.xml)")
     return {0: 0, 1: 1}.get(code, 2)
+
+
+def matrix_cluster_name(base: str, patch: str) -> str:
+    """One cluster per version, never a lab that is `up` under the base name: pull-lab-k137."""
+    major, minor = patch.removeprefix("v").split(".")[:2]
+    return f"{base}-k{major}{minor}"
+
+
+def run_matrix(args: argparse.Namespace, report_dir: Path) -> int:
+    """The catalogue on each version, one cluster at a time, then one matrix report.
+
+    Each version is its own `pull-lab run` process (its own pytest session and cluster), its
+    report in REPORT_DIR/<version>/; the matrix reads those reports."""
+    import subprocess
+
+    from lab.matrix import load_version_reports, write_matrix
+    from lab.versions import parse_kubernetes_list
+
+    settings = _settings(argparse.Namespace(**{**vars(args), "kubernetes": None}))
+    patches = parse_kubernetes_list(args.kubernetes, settings.versions())
+    check_run_environment()
+    codes: dict[str, int] = {}
+    for patch in patches:
+        print(f"[matrix] Kubernetes {patch}: running the catalogue", file=sys.stderr, flush=True)
+        cmd = [
+            *(sys.executable, "-m", "lab.cli", "run", *args.scenarios),
+            *("--kubernetes", patch, "--report-dir", str(report_dir / patch)),
+            *("--name", matrix_cluster_name(settings.cluster_name, patch)),
+        ]
+        if args.images:
+            cmd += ["--images", args.images]
+        if args.workers is not None:
+            cmd += ["--workers", str(args.workers)]
+        codes[patch] = subprocess.run(cmd, check=False).returncode
+    ran = {p: report_dir / p for p, code in codes.items() if code in (0, 1)}
+    if not ran:
+        raise LabError("no version ran its catalogue", "see the output above")
+    written = write_matrix(load_version_reports(ran), report_dir)
+    print(f"matrix: {', '.join(str(p) for p in written)}")
+    if any(code not in (0, 1) for code in codes.values()):
+        return 2
+    return 1 if any(code == 1 for code in codes.values()) else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -333,6 +382,23 @@ def _short_reason(exc: BaseException) -> str:
     return text.split(marker, 1)[1].rstrip("')\"") if marker in text else text
 
 
+def add_kubernetes_option(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    from lab.versions import load_versions
+
+    v = load_versions()
+    supported = ", ".join(v.supported)
+    parser.add_argument(
+        "--kubernetes",
+        metavar="VERSIONS" if several else "VERSION",
+        help=f"Kubernetes minor ({supported}; default {v.default_minor}, or $PULL_LAB_KUBERNETES)"
+        + (
+            ": several, comma-separated, or `all`, run one after another into a matrix report"
+            if several
+            else ""
+        ),
+    )
+
+
 def add_workers_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
@@ -372,12 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build (or find cached) kind, Kubernetes and every image")
     p.add_argument("--images", choices=IMAGE_SOURCES, help="offline (build all) or upstream (pull)")
+    add_kubernetes_option(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("up", help="cluster and seeded lab registries ready; prints how to use them")
     p.add_argument("--images", choices=IMAGE_SOURCES)
     p.add_argument("--name", help="cluster name (default pull-lab)")
     add_workers_option(p)
+    add_kubernetes_option(p)
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("down", help="remove what the lab made (by label)")
@@ -401,6 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="cluster name (a lab that is `up` under it is reused)")
     p.add_argument("--keep-cluster", action="store_true", help="keep the cluster afterwards")
     add_workers_option(p)
+    add_kubernetes_option(p, several=True)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("doctor", help="diagnose why a pod cannot pull its image")

@@ -73,7 +73,11 @@ def kind_config(spec: ClusterSpec) -> dict:
         "networking": networking,
         # kind's patches are merge patches: lists are replaced, so preflight is repeated.
         "kubeadmConfigPatches": [
-            "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns, addon/kube-proxy]\n"
+            "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns, addon/kube-proxy]\n",
+            # 1.35+ kubelets exit on a cgroup v1 host unless told otherwise ("kubelet is
+            # configured to not run on a host using cgroup v1"); false is 1.34's default, and
+            # cgroup v2 hosts ignore it.
+            "kind: KubeletConfiguration\nfailCgroupV1: false\n",
         ],
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"}] * spec.workers,
     }
@@ -216,13 +220,34 @@ class LabCluster:
         ).stdout
         return self.name in out.split()
 
+    def running_image(self) -> str | None:
+        """The image the control-plane container was created from, or None without one."""
+        proc = subprocess.run(
+            ["docker", "inspect", "--format", "{{.Config.Image}}", self.spec.node],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    def check_reusable(self) -> None:
+        """A cluster of another Kubernetes version (or runtime) must not pass for this one."""
+        running = self.running_image()
+        if running is not None and running != self.image:
+            raise LabError(
+                f"cluster {self.name} runs node image {running}, this run asks for {self.image}",
+                f"use another --name, or remove it first: pull-lab down --name {self.name}",
+            )
+
     def create(self) -> None:
         """Create the cluster, or reuse one of the same name; write its kubeconfig."""
         self.path.mkdir(parents=True, exist_ok=True)
-        ensure_network(self.spec.network, self.spec.run_id)
         if self.exists():
+            self.check_reusable()
+            ensure_network(self.spec.network, self.spec.run_id)
             self.export_kubeconfig()
             return
+        ensure_network(self.spec.network, self.spec.run_id)
         config = self.path / "kind-config.yaml"
         config.write_text(manifest_yaml.dump(kind_config(self.spec)))
         self.kubeconfig_path.touch(0o600, exist_ok=True)

@@ -203,7 +203,10 @@ class LabSession:
         """Everything built, or found in the cache."""
         if self._images is None:
             self._images, _ = build_all(
-                self.settings.images, BuildCache(self.settings.cache_dir), out=self.out
+                self.settings.images,
+                BuildCache(self.settings.cache_dir),
+                self.settings.versions(),
+                out=self.out,
             )
         return self._images
 

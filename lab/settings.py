@@ -8,8 +8,12 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import LabError
+
+if TYPE_CHECKING:
+    from lab.versions import Versions
 
 IMAGE_SOURCES = ("offline", "upstream")
 # Builds are cached by version outside the repo; PULL_LAB_CACHE_DIR points elsewhere.
@@ -39,6 +43,7 @@ class Settings:
     kubeconfig: Path | None = None  # bring your own cluster
     kind_image: str | None = None  # override the node image
     workers: int = 0  # worker nodes beside the control plane (kind's default: none)
+    kubernetes: str | None = None  # a minor ("1.37") or its pinned patch; None: the default
     run_id: str = field(default_factory=new_run_id)
 
     def __post_init__(self) -> None:
@@ -53,6 +58,10 @@ class Settings:
             )
         if not 0 <= self.workers <= MAX_WORKERS:
             raise LabError(f"invalid number of workers {self.workers}", f"use 0 to {MAX_WORKERS}")
+        if self.kubernetes is not None:
+            from lab.versions import load_versions
+
+            load_versions(kubernetes=self.kubernetes)  # an unsupported one fails here, in one line
         if self.kubeconfig is not None and not Path(self.kubeconfig).is_file():
             raise LabError(f"kubeconfig {self.kubeconfig} does not exist", "pass an existing file")
 
@@ -60,6 +69,12 @@ class Settings:
     def state_dir(self) -> Path:
         """Per-cluster files (kubeconfig, keys) live here, outside the repo."""
         return self.cache_dir / "clusters" / self.cluster_name
+
+    def versions(self) -> Versions:
+        """The pinned versions with this run's Kubernetes."""
+        from lab.versions import load_versions
+
+        return load_versions(kubernetes=self.kubernetes)
 
     @property
     def network_name(self) -> str:
@@ -105,6 +120,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         kwargs["kind_image"] = env["PULL_LAB_KIND_IMAGE"]
     if env.get("PULL_LAB_KUBECONFIG"):
         kwargs["kubeconfig"] = Path(env["PULL_LAB_KUBECONFIG"])
+    if env.get("PULL_LAB_KUBERNETES"):
+        kwargs["kubernetes"] = env["PULL_LAB_KUBERNETES"]
     if env.get("PULL_LAB_WORKERS"):
         kwargs["workers"] = parse_workers(env["PULL_LAB_WORKERS"])
     kwargs["keep_cluster"] = _flag(env.get("PULL_LAB_KEEP_CLUSTER"))

@@ -103,7 +103,26 @@ class Builder:
         return cache_key(self.v.kind, self.go, RECIPE)
 
     def key_crictl(self) -> str:
-        return cache_key(self.v.crictl_module, self.v.crictl, self.go, RECIPE)
+        return cache_key(self.v.crictl_module, self.v.crictl, "stamped", self.go, RECIPE)
+
+    # The runtime's keys hold only its own versions: every Kubernetes version reuses it.
+    def key_containerd(self) -> str:
+        return cache_key(gobuild.CONTAINERD_MODULE, self.v.containerd, self.go, RECIPE)
+
+    def key_runc(self) -> str:
+        return cache_key(gobuild.RUNC_MODULE, self.v.runc, self.go, RECIPE)
+
+    def key_cni(self) -> str:
+        return cache_key(
+            gobuild.CNI_MODULE, self.v.cni_plugins, self.v.cni_plugin_list, self.go, RECIPE
+        )
+
+    def runtime(self) -> nodeimage.Runtime:
+        return nodeimage.Runtime(
+            containerd_bin=self.path("go-containerd", self.key_containerd(), "bin"),
+            runc=self.path("go-runc", self.key_runc(), "bin", "runc"),
+            cni_bin=self.path("go-cni", self.key_cni(), "cni"),
+        )
 
     def key_kubernetes(self, binaries: tuple[str, ...]) -> str:
         return cache_key(self.v.kubernetes, self.v.staging_version, binaries, self.go, RECIPE)
@@ -169,7 +188,8 @@ class Builder:
 
     @property
     def node_ref(self) -> str:
-        return f"{self.image_prefix}/kind-node:{self.v.kubernetes}"
+        """Kubernetes and runtime in the tag: two builds of one version never share a tag."""
+        return f"{self.image_prefix}/kind-node:{self.v.kubernetes}-{self.v.runtime_label}"
 
     @property
     def registry_ref(self) -> str:
@@ -186,7 +206,14 @@ class Builder:
 
     def key_node(self) -> str:
         return cache_key(
-            self.key_rootfs(), self.key_kind(), self.key_crictl(), self.key_components(), RECIPE
+            self.key_rootfs(),
+            self.key_kind(),
+            self.key_crictl(),
+            self.key_containerd(),
+            self.key_runc(),
+            self.key_cni(),
+            self.key_components(),
+            RECIPE,
         )
 
     def build_node(self) -> None:
@@ -207,6 +234,7 @@ class Builder:
                 kind_dir / "images/base/files",
                 self.kubernetes_bins(self.v.kubernetes_binaries),
                 self.path("go-crictl", self.key_crictl(), "bin", "crictl"),
+                self.runtime(),
                 self.v.kubernetes,
                 self.log("node-image"),
             )
@@ -214,6 +242,7 @@ class Builder:
                 root,
                 self.path("component-images", self.key_components(), "images.tar"),
                 work,
+                self.runtime(),
                 self.log("node-image"),
             )
             nodeimage.load_node_image(
@@ -288,6 +317,17 @@ class Builder:
                 "go-crictl",
                 self.key_crictl,
                 lambda o: gobuild.build_crictl(v, o, self.log("go-crictl")),
+            ),
+            self.file_step(
+                "go-containerd",
+                self.key_containerd,
+                lambda o: gobuild.build_containerd(v, o, self.log("go-containerd")),
+            ),
+            self.file_step(
+                "go-runc", self.key_runc, lambda o: gobuild.build_runc(v, o, self.log("go-runc"))
+            ),
+            self.file_step(
+                "go-cni", self.key_cni, lambda o: gobuild.build_cni(v, o, self.log("go-cni"))
             ),
             self.file_step(
                 "go-pause", self.key_pause, lambda o: gobuild.build_pause(o, self.log("go-pause"))

@@ -1,6 +1,8 @@
-"""Go builds from the module proxy: kind, Kubernetes, etcd, crictl and our pause binary.
+"""Go builds from the module proxy: kind, Kubernetes, etcd, crictl, the node's container runtime
+(containerd, runc, CNI plugins) and our pause binary.
 
-Every binary is static (CGO_ENABLED=0) so it runs in an image that holds nothing else.
+Every binary is static (CGO_ENABLED=0) so it runs in an image that holds nothing else, except
+runc: it needs cgo for seccomp and links the node's libseccomp and libc, as kind's runc does.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.offline import commands
@@ -88,13 +91,16 @@ def version_ldflags(version: str, commit: str = "0" * 40) -> str:
     return " ".join(flags)
 
 
-def go_install(step: str, module_at_version: str, out: Path, log: Path) -> None:
+def go_install(
+    step: str, module_at_version: str, out: Path, log: Path, ldflags: str | None = None
+) -> None:
     """`go install module@version` into ``out``/bin: a module with no replace directives."""
     bin_dir = out / "bin"
     bin_dir.mkdir(parents=True)
+    flags = ["-ldflags", ldflags] if ldflags else []
     commands.run(
         step,
-        ["go", "install", module_at_version],
+        ["go", "install", *flags, module_at_version],
         env={**GO_ENV, "GOBIN": str(bin_dir)},
         log=log,
         doing=f"building {module_at_version}",
@@ -106,7 +112,124 @@ def build_kind(versions: Versions, out: Path, log: Path) -> None:
 
 
 def build_crictl(versions: Versions, out: Path, log: Path) -> None:
-    go_install("go-crictl", f"{versions.crictl_module}@{versions.crictl}", out, log)
+    go_install(
+        "go-crictl",
+        f"{versions.crictl_module}@{versions.crictl}",
+        out,
+        log,
+        ldflags=f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={versions.crictl}",
+    )
+
+
+@dataclass(frozen=True)
+class GoCommand:
+    """One binary of a module: its package, where it goes under the output, its tags and flags."""
+
+    package: str
+    output: str  # relative to the step's output directory, e.g. "bin/containerd"
+    tags: str = ""
+    ldflags: str = "-s -w"
+
+
+def build_from_module(
+    step: str,
+    module: str,
+    version: str,
+    binaries: list[GoCommand],
+    out: Path,
+    log: Path,
+    cgo: bool = False,
+) -> None:
+    """Build commands of ``module`` at ``version`` with the dependency versions its go.sum pins.
+
+    A throwaway module requires it (so `go mod tidy` takes the module's own pins) and a tools.go
+    imports the commands (so tidy keeps their dependencies)."""
+    src = out / "src"
+    src.mkdir(parents=True)
+    (src / "go.mod").write_text(
+        f"module registry-pull-lab/{step}-build\n\ngo 1.24\n\nrequire {module} {version}\n"
+    )
+    (src / "tools.go").write_text(tools_go(sorted({b.package for b in binaries})))
+    env = {**GO_ENV, "CGO_ENABLED": "1" if cgo else "0"}
+    commands.run(step, ["go", "mod", "tidy"], cwd=src, env=env, log=log, doing="resolving modules")
+    for i, binary in enumerate(binaries, 1):
+        target = out / binary.output
+        target.parent.mkdir(parents=True, exist_ok=True)
+        commands.run(
+            step,
+            [
+                *("go", "build", "-tags", binary.tags, "-ldflags", binary.ldflags),
+                *("-o", str(target), binary.package),
+            ],
+            cwd=src,
+            env=env,
+            log=log,
+            doing=f"building {target.name} ({i}/{len(binaries)})",
+        )
+
+
+CONTAINERD_MODULE = "github.com/containerd/containerd/v2"
+CONTAINERD_TAGS = "no_aufs no_zfs no_btrfs no_devmapper"
+RUNC_MODULE = "github.com/opencontainers/runc"
+CNI_MODULE = "github.com/containernetworking/plugins"
+
+
+def containerd_commands(version: str) -> list[GoCommand]:
+    """containerd, ctr and the runc shim, stamped with the version as containerd's Makefile does."""
+    stamp = (
+        f"-s -w -X {CONTAINERD_MODULE}/version.Version={version}"
+        f" -X {CONTAINERD_MODULE}/version.Package={CONTAINERD_MODULE}"
+    )
+    return [
+        GoCommand(f"{CONTAINERD_MODULE}/cmd/containerd", "bin/containerd", CONTAINERD_TAGS, stamp),
+        GoCommand(f"{CONTAINERD_MODULE}/cmd/ctr", "bin/ctr", CONTAINERD_TAGS, stamp),
+        # The shim is built without gRPC (ttrpc only), as containerd's Makefile builds it.
+        GoCommand(
+            f"{CONTAINERD_MODULE}/cmd/containerd-shim-runc-v2",
+            "bin/containerd-shim-runc-v2",
+            CONTAINERD_TAGS + " no_grpc",
+            stamp,
+        ),
+    ]
+
+
+def runc_commands() -> list[GoCommand]:
+    """runc reads its version from the VERSION file it embeds: no stamp needed."""
+    return [GoCommand(RUNC_MODULE, "bin/runc", "seccomp urfave_cli_no_docs")]
+
+
+def cni_commands(version: str, plugins: tuple[str, ...]) -> list[GoCommand]:
+    stamp = f"-s -w -X {CNI_MODULE}/pkg/utils/buildversion.BuildVersion={version}"
+    return [
+        GoCommand(f"{CNI_MODULE}/plugins/{p}", f"cni/{p.rsplit('/', 1)[1]}", ldflags=stamp)
+        for p in plugins
+    ]
+
+
+def build_containerd(versions: Versions, out: Path, log: Path) -> None:
+    build_from_module(
+        "go-containerd",
+        CONTAINERD_MODULE,
+        versions.containerd,
+        containerd_commands(versions.containerd),
+        out,
+        log,
+    )
+
+
+def build_runc(versions: Versions, out: Path, log: Path) -> None:
+    build_from_module("go-runc", RUNC_MODULE, versions.runc, runc_commands(), out, log, cgo=True)
+
+
+def build_cni(versions: Versions, out: Path, log: Path) -> None:
+    build_from_module(
+        "go-cni",
+        CNI_MODULE,
+        versions.cni_plugins,
+        cni_commands(versions.cni_plugins, versions.cni_plugin_list),
+        out,
+        log,
+    )
 
 
 def build_kubernetes(versions: Versions, out: Path, log: Path) -> None:

@@ -24,14 +24,24 @@ from typing import TextIO
 from lab.errors import LabError
 from lab.offline.heartbeat import Heartbeat
 
-# What the offline build runs on the host, by the Debian package that brings it.
+# What the offline build runs on the host, by the Debian package that brings it: a command on
+# PATH, or an absolute path for a file that is not a command.
 HOST_PACKAGES = {
     "dockerd": "docker.io",
-    "containerd": "containerd",
     "debootstrap": "debootstrap",
     "dpkg-deb": "dpkg",
     "tar": "tar",
+    # runc is built with cgo for seccomp, as kind's is.
+    "gcc": "gcc",
+    "pkg-config": "pkg-config",
+    "/usr/include/seccomp.h": "libseccomp-dev",
 }
+
+
+def host_tool_present(tool: str) -> bool:
+    return Path(tool).exists() if tool.startswith("/") else shutil.which(tool) is not None
+
+
 RUNTIME_NAME = "pull-lab-runc"
 WRAPPER_PATH = Path("/usr/local/sbin/pull-lab-runc")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
@@ -347,7 +357,7 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
     info = docker_info()
     wrapper_needed = needs_cap_wrapper()
     wrapper_active = bool(info and info.get("DefaultRuntime") == RUNTIME_NAME)
-    missing_tools = [tool for tool in HOST_PACKAGES if shutil.which(tool) is None]
+    missing_tools = [tool for tool in HOST_PACKAGES if not host_tool_present(tool)]
     if info is not None and not missing_tools and (wrapper_active or not wrapper_needed):
         return report
 
@@ -373,7 +383,8 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
         if not _is_debian():
             raise LabError(
                 f"missing host tools: {', '.join(missing_tools)}",
-                "install Docker, containerd and debootstrap with your distribution's packages",
+                "install Docker, debootstrap, gcc, pkg-config and the libseccomp headers "
+                "with your distribution's packages",
             )
         _apt_install(sorted({HOST_PACKAGES[t] for t in missing_tools}), report, out)
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab.errors import StepFailed
@@ -105,40 +106,75 @@ def cri_base_spec(oci_spec: dict) -> dict:
     return spec
 
 
-def patch_containerd_config(text: str) -> str:
-    """Two changes to kind's config.toml for Debian's containerd 1.6 on our machines."""
-    # No CAP_SYS_RESOURCE here: a pod sandbox asking for oom_score_adj -998 cannot start.
-    patched, count = (
-        text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true"),
-        text.count("restrict_oom_score_adj = false"),
+@dataclass(frozen=True)
+class Runtime:
+    """The node's container runtime as built from the Go module proxy (lab/offline/gobuild.py)."""
+
+    containerd_bin: Path  # containerd, ctr, containerd-shim-runc-v2
+    runc: Path
+    cni_bin: Path  # one binary per CNI plugin
+
+    @property
+    def containerd(self) -> Path:
+        return self.containerd_bin / "containerd"
+
+    @property
+    def ctr(self) -> Path:
+        return self.containerd_bin / "ctr"
+
+
+CONTAINERD_BINARIES = ("containerd", "ctr", "containerd-shim-runc-v2")
+
+
+def _install(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink() or dest.exists():
+        dest.unlink()
+    shutil.copyfile(src, dest)
+    dest.chmod(0o755)
+
+
+def install_runtime(root: Path, runtime: Runtime) -> None:
+    """containerd, its shim, runc and the CNI plugins where kind's units and config expect them."""
+    for name in CONTAINERD_BINARIES:
+        _install(runtime.containerd_bin / name, root / "usr/local/bin" / name)
+    _install(runtime.runc, root / "usr/local/sbin/runc")  # the shim finds runc on PATH
+    for plugin in sorted(runtime.cni_bin.iterdir()):
+        _install(plugin, root / "opt/cni/bin" / plugin.name)
+
+
+def write_containerd_config(root: Path, runtime: Runtime, log: Path) -> None:
+    """kind's config.toml is `version = 2` (containerd 1.x plugin names); ours is version 3.
+
+    containerd itself checks it at build time, so a key it does not know fails the build."""
+    config = root / "etc/containerd/config.toml"
+    config.write_text((NODE_FILES / "containerd2-config.toml").read_text())
+    commands.run(
+        STEP,
+        [runtime.containerd, "--config", config, "config", "dump"],
+        log=log,
+        doing="checking the containerd config",
     )
-    if count != 1:
-        raise StepFailed(
-            STEP, "kind's containerd config.toml changed: no restrict_oom_score_adj = false"
-        )
-    return patched + (NODE_FILES / "containerd-lab.toml").read_text()
 
 
 def configure_rootfs(
-    root: Path, kind_files: Path, k8s_bin: Path, crictl: Path, version: str, log: Path
+    root: Path,
+    kind_files: Path,
+    k8s_bin: Path,
+    crictl: Path,
+    runtime: Runtime,
+    version: str,
+    log: Path,
 ) -> None:
     install_kind_files(kind_files, root)
-    # Debian installs containerd in /usr/bin and CNI plugins in /usr/lib/cni; kind's units
-    # and config expect /usr/local/bin and /opt/cni/bin.
-    for name in ("containerd", "ctr", "containerd-shim-runc-v2"):
-        link = root / "usr/local/bin" / name
-        if not link.exists():
-            link.symlink_to(f"/usr/bin/{name}")
-    (root / "opt/cni").mkdir(parents=True, exist_ok=True)
-    if not (root / "opt/cni/bin").exists():
-        (root / "opt/cni/bin").symlink_to("/usr/lib/cni")
+    install_runtime(root, runtime)
     net_d = root / "etc/cni/net.d"
     net_d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(NODE_FILES / "10-lab-ptp.conflist", net_d / "10-lab-ptp.conflist")
     (root / "etc/containerd/certs.d").mkdir(parents=True, exist_ok=True)
-    config = root / "etc/containerd/config.toml"
-    config.write_text(patch_containerd_config(config.read_text()))
-    oci = json.loads(commands.run(STEP, ["ctr", "oci", "spec"], log=None))
+    write_containerd_config(root, runtime, log)
+    # The node's own ctr: containerd 2's default spec, not whatever the host has.
+    oci = json.loads(commands.run(STEP, [runtime.ctr, "oci", "spec"], log=None))
     (root / "etc/containerd/cri-base.json").write_text(json.dumps(cri_base_spec(oci), indent=2))
 
     clear_unit_wants(root)
@@ -166,24 +202,37 @@ def configure_rootfs(
     (root / "kind/version").write_text(version + "\n")
 
 
-def preload_images(root: Path, archive: Path, workdir: Path, log: Path) -> None:
-    """Import images into the rootfs's containerd store with the host's containerd.
+# A private daemon for preloading needs the content store and metadata, not the CRI plugins.
+PRELOAD_DISABLED_PLUGINS = (
+    "io.containerd.grpc.v1.cri",
+    "io.containerd.cri.v1.runtime",
+    "io.containerd.cri.v1.images",
+)
 
-    The host runs the same Debian containerd as the node, so the metadata it writes is the
-    node's own format. The CRI plugin is off: only the content store and metadata are needed.
-    """
+
+def preload_config(root: Path, state: Path, sock: Path) -> str:
+    disabled = ", ".join(f'"{name}"' for name in PRELOAD_DISABLED_PLUGINS)
+    return (
+        f"version = 3\ndisabled_plugins = [{disabled}]\n"
+        f'root = "{root / "var/lib/containerd"}"\nstate = "{state}"\n'
+        f'[grpc]\n  address = "{sock}"\n'
+    )
+
+
+def preload_images(root: Path, archive: Path, workdir: Path, runtime: Runtime, log: Path) -> None:
+    """Import images into the rootfs's containerd store with the node's own containerd.
+
+    Run on the host, the node's containerd binary writes the metadata in the node's format."""
     state = workdir / "ctrd-state"
     state.mkdir()
     sock = state / "containerd.sock"
     config = workdir / "ctrd.toml"
-    config.write_text(
-        'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        f'root = "{root / "var/lib/containerd"}"\nstate = "{state}"\n'
-        f'[grpc]\n  address = "{sock}"\n'
-    )
+    config.write_text(preload_config(root, state, sock))
     with (workdir / "ctrd.log").open("wb") as ctrd_log:
         proc = subprocess.Popen(
-            ["containerd", "--config", str(config)], stdout=ctrd_log, stderr=subprocess.STDOUT
+            [str(runtime.containerd), "--config", str(config)],
+            stdout=ctrd_log,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 30
@@ -198,7 +247,7 @@ def preload_images(root: Path, archive: Path, workdir: Path, log: Path) -> None:
         commands.run(
             STEP,
             [
-                "ctr",
+                runtime.ctr,
                 "--address",
                 sock,
                 "--namespace",
@@ -213,7 +262,9 @@ def preload_images(root: Path, archive: Path, workdir: Path, log: Path) -> None:
             doing="preloading the control-plane images",
         )
         listed = commands.run(
-            STEP, ["ctr", "--address", sock, "--namespace", "k8s.io", "images", "ls", "-q"], log=log
+            STEP,
+            [runtime.ctr, "--address", sock, "--namespace", "k8s.io", "images", "ls", "-q"],
+            log=log,
         )
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -144,13 +144,31 @@ def test_archive_manifest_config_and_layer_digests_agree():
     assert config["config"]["Cmd"] == ["/a"]
 
 
-def test_containerd_config_gets_certs_dir_and_restricted_oom_score():
-    kind_config = (
-        'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  restrict_oom_score_adj = false\n'
-    )
-    patched = nodeimage.patch_containerd_config(kind_config)
-    assert "restrict_oom_score_adj = true" in patched
-    assert 'config_path = "/etc/containerd/certs.d"' in patched
+def test_node_containerd_config_is_version_3_with_the_labs_changes():
+    import tomllib
+
+    from lab.versions import load_versions
+
+    text = (nodeimage.NODE_FILES / "containerd2-config.toml").read_text()
+    config = tomllib.loads(text)
+    assert config["version"] == 3
+    images = config["plugins"]["io.containerd.cri.v1.images"]
+    runtime = config["plugins"]["io.containerd.cri.v1.runtime"]
+    assert images["registry"]["config_path"] == "/etc/containerd/certs.d"
+    assert images["pinned_images"]["sandbox"] == load_versions().pause_image
+    assert runtime["restrict_oom_score_adj"] is True  # no CAP_SYS_RESOURCE on our hosts
+    assert runtime["cni"]["bin_dirs"] == ["/opt/cni/bin"]
+    # kind's entrypoint rewrites these exact strings: they must keep kind's spelling.
+    assert 'snapshotter = "overlayfs"' in text
+
+
+def test_preload_daemon_runs_without_any_cri_plugin(tmp_path):
+    import tomllib
+
+    config = tomllib.loads(nodeimage.preload_config(tmp_path / "root", tmp_path, tmp_path / "s"))
+    assert config["version"] == 3
+    assert set(config["disabled_plugins"]) == set(nodeimage.PRELOAD_DISABLED_PLUGINS)
+    assert config["root"] == str(tmp_path / "root/var/lib/containerd")
 
 
 def test_cri_base_spec_adds_product_hook_and_drops_rlimits():

@@ -14,12 +14,84 @@ from lab.offline.pipeline import Pipeline, Step
 from lab.versions import load_versions, parse_versions
 
 
-def test_versions_file_pins_kubernetes_134_and_derives_staging_version():
+def test_versions_file_defaults_to_the_newest_minor_and_derives_staging_version(monkeypatch):
+    monkeypatch.delenv("PULL_LAB_KUBERNETES", raising=False)
     v = load_versions()
-    assert v.kubernetes.startswith("v1.34.")
-    assert v.staging_version == "v0.34." + v.kubernetes.rsplit(".", 1)[1]
-    assert v.kubernetes_minor == (1, 34)
+    newest = v.supported[-1]
+    assert v.default_minor == newest == "1.37"
+    assert v.kubernetes == dict(v.kubernetes_minors)[newest]
+    assert v.staging_version == "v0.37." + v.kubernetes.rsplit(".", 1)[1]
+    assert v.kubernetes_minor == (1, 37)
     assert "kubelet" in v.kubernetes_binaries and "kube-proxy" not in v.kubernetes_binaries
+
+
+@pytest.mark.parametrize(
+    ("wanted", "patch"),
+    [("1.34", "v1.34.4"), ("v1.35", "v1.35.4"), ("1.36.3", "v1.36.3"), ("v1.37.2", "v1.37.2")],
+)
+def test_a_minor_or_its_pinned_patch_resolves_to_the_patch(wanted, patch):
+    assert load_versions(kubernetes=wanted).kubernetes == patch
+
+
+@pytest.mark.parametrize(
+    ("wanted", "says"),
+    [
+        ("1.33", "unsupported Kubernetes version '1.33' (use one of: 1.34, 1.35, 1.36, 1.37)"),
+        ("latest", "unsupported Kubernetes version 'latest'"),
+        ("1.37.1", "Kubernetes 1.37.1 is not the pinned patch of 1.37 (v1.37.2)"),
+    ],
+)
+def test_an_unsupported_version_is_one_line_naming_the_supported_ones(wanted, says):
+    with pytest.raises(LabError) as err:
+        load_versions(kubernetes=wanted)
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_environment_picks_the_version_and_an_argument_wins(monkeypatch):
+    monkeypatch.setenv("PULL_LAB_KUBERNETES", "1.35")
+    assert load_versions().kubernetes == "v1.35.4"
+    assert load_versions(kubernetes="1.36").kubernetes == "v1.36.3"
+
+
+def test_a_version_list_resolves_oldest_first_once_each():
+    from lab.versions import parse_kubernetes_list
+
+    v = load_versions(kubernetes="1.37")
+    assert parse_kubernetes_list("1.37, v1.34.4,1.37", v) == ["v1.34.4", "v1.37.2"]
+    assert parse_kubernetes_list("all", v) == ["v1.34.4", "v1.35.4", "v1.36.3", "v1.37.2"]
+    with pytest.raises(LabError):
+        parse_kubernetes_list(" , ", v)
+
+
+def test_the_runtime_is_shared_by_every_version_and_named_in_the_node_tag(tmp_path):
+    from lab.offline.build import Builder
+
+    def builder(minor: str) -> Builder:
+        b = Builder(BuildCache(tmp_path), load_versions(kubernetes=minor), io.StringIO())
+        b._go = "go1.26.8"  # the key's Go version, without running go
+        return b
+
+    old, new = builder("1.34"), builder("1.37")
+    for key in ("key_containerd", "key_runc", "key_cni", "key_crictl", "key_kind", "key_rootfs"):
+        assert getattr(old, key)() == getattr(new, key)(), key
+    assert old.key_kubernetes(("kubelet",)) != new.key_kubernetes(("kubelet",))
+    assert old.node_ref == "pull-lab.local/kind-node:v1.34.4-containerd2.3.4"
+    assert new.node_ref == "pull-lab.local/kind-node:v1.37.2-containerd2.3.4"
+
+
+def test_runtime_binaries_are_built_as_their_makefiles_build_them():
+    containerd = gobuild.containerd_commands("v2.3.4")
+    assert [c.output for c in containerd] == [
+        "bin/containerd",
+        "bin/ctr",
+        "bin/containerd-shim-runc-v2",
+    ]
+    assert all("version.Version=v2.3.4" in c.ldflags for c in containerd)
+    assert containerd[2].tags.endswith("no_grpc")
+    (runc,) = gobuild.runc_commands()
+    assert "seccomp" in runc.tags.split()
+    cni = gobuild.cni_commands("v1.9.1", ("main/ptp", "ipam/host-local"))
+    assert [c.output for c in cni] == ["cni/ptp", "cni/host-local"]
 
 
 def test_cache_key_changes_with_any_input():
@@ -204,3 +276,11 @@ def test_offline_steps_never_pull_and_upstream_steps_pull_only_pinned_images(tmp
         f"pull {v.upstream_workload_image}",
     ]
     assert "@sha256:" in v.upstream_node_image, "the official node image is pinned by digest"
+
+
+def test_upstream_node_image_is_pinned_per_minor_or_refused_in_one_line():
+    assert load_versions(kubernetes="1.37").upstream_node_image.startswith("kindest/node:v1.37.")
+    assert load_versions(kubernetes="1.34").upstream_node_image.startswith("kindest/node:v1.34.")
+    with pytest.raises(LabError) as err:
+        load_versions(kubernetes="1.35").upstream_node_image  # noqa: B018 - the property raises
+    assert "no pinned kindest/node image for Kubernetes 1.35" in str(err.value)
