@@ -240,7 +240,8 @@ def run_matrix(args: argparse.Namespace, report_dir: Path) -> int:
     report in REPORT_DIR/<version>/; the matrix reads those reports."""
     import subprocess
 
-    from lab.matrix import load_version_reports, write_matrix
+    from lab.matrix import load_version_reports
+    from lab.matrix_render import write_matrix
     from lab.versions import parse_kubernetes_list
 
     settings = _settings(argparse.Namespace(**{**vars(args), "kubernetes": None}))

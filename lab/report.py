@@ -50,6 +50,15 @@ class ReportMeta:
     images: str
     started: str
     seconds: float
+    runtime: str = ""  # the nodes' container runtime (containerd://2.3.4); "" when none ran
+
+
+def runtime_text(meta: ReportMeta) -> str:
+    """', containerd 2.3.4' from the node's 'containerd://2.3.4'; nothing when none was read."""
+    if not meta.runtime:
+        return ""
+    name, _, version = meta.runtime.partition("://")
+    return f", {name} {version}" if version else f", {meta.runtime}"
 
 
 def check_writable(report_dir: Path) -> None:
@@ -65,7 +74,7 @@ def check_writable(report_dir: Path) -> None:
         ) from exc
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     """No half-written report: write a temp file beside it, then rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -148,7 +157,8 @@ def render_markdown(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
     lines = [
         f"# {meta.title}",
         "",
-        f"Kubernetes {meta.kubernetes}, images: {meta.images}, started {meta.started}, "
+        f"Kubernetes {meta.kubernetes}{runtime_text(meta)}, images: {meta.images}, "
+        f"started {meta.started}, "
         f"{meta.seconds:.0f}s. **{summary_text(counts)}.**",
         "",
         "| scenario | outcome | seconds | tutorial |",
@@ -267,7 +277,8 @@ def render_html(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">",
         f"<title>{esc(meta.title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{esc(meta.title)}</h1>",
-        f"<p>Kubernetes {esc(meta.kubernetes)}, images: {esc(meta.images)}, "
+        f"<p>Kubernetes {esc(meta.kubernetes)}{esc(runtime_text(meta))}, "
+        f"images: {esc(meta.images)}, "
         f"started {esc(meta.started)}, "
         f"{meta.seconds:.0f}s: <b>{esc(summary_text(counts))}</b>.</p>",
         "<table><tr><th>scenario</th><th>outcome</th><th>seconds</th><th>tutorial</th></tr>",
@@ -359,6 +370,6 @@ def write_report(
     written = []
     for name, text in files.items():
         path = report_dir / name
-        _atomic_write(path, text)
+        atomic_write(path, text)
         written.append(path)
     return written

@@ -89,6 +89,7 @@ class ScenarioResult:
     outcome: str
     kubernetes: str
     seconds: float
+    runtime: str = ""  # the node's container runtime, e.g. containerd://2.3.4
     expected: tuple[str, ...] = ()
     observed: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
@@ -120,6 +121,7 @@ class ScenarioResult:
             "node_level": self.node_level,
             "outcome": self.outcome,
             "kubernetes": self.kubernetes,
+            "runtime": self.runtime,
             "seconds": self.seconds,
             "expected": list(self.expected),
             "observed": list(self.observed),
@@ -142,6 +144,7 @@ class ScenarioResult:
             node_level=bool(d.get("node_level", False)),
             outcome=d["outcome"],
             kubernetes=d.get("kubernetes") or "",
+            runtime=d.get("runtime") or "",
             seconds=float(d.get("seconds") or 0.0),
             expected=tuple(d.get("expected") or ()),
             observed=tuple(d.get("observed") or ()),

@@ -64,6 +64,7 @@ class ScenarioRun:
     kubeconfig: Path
     kubernetes_version: str
     run_id: str
+    runtime_version: str = ""  # the node's, e.g. containerd://2.3.4
     transcript: Transcript = field(default_factory=Transcript)
     expected: list[str] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
@@ -461,6 +462,7 @@ class ScenarioRun:
             node_level=self.entry.node_level,
             outcome=outcome,
             kubernetes=self.kubernetes_version,
+            runtime=self.runtime_version,
             seconds=round(time.monotonic() - self.started, 2),
             expected=tuple(self.expected),
             observed=tuple(self.observed),

@@ -66,6 +66,8 @@ LAYERS: dict[str, int] = {
     "lab.results": RECORD,
     "lab.scenario": RECORD,
     "lab.report": REPORT,
+    "lab.matrix": REPORT,
+    "lab.matrix_render": REPORT,
     "lab.cli": FRONT,
 }
 PACKAGES = ("lab.offline", "lab.doctor")  # placed whole: a module inside takes the package's floor

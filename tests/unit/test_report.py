@@ -227,7 +227,7 @@ def test_result_round_trips_through_report_json(tmp_path):
     assert ScenarioResult.from_dict(doc["scenarios"][0]) == original
     assert "error" not in doc["scenarios"][1], "a passing scenario has no error key"
     assert set(doc["scenarios"][1]) == {
-        "id", "title", "tutorial", "node_level", "outcome", "kubernetes", "seconds",
+        "id", "title", "tutorial", "node_level", "outcome", "kubernetes", "runtime", "seconds",
         "expected", "observed", "differences", "timings", "events", "transcript",
     }  # fmt: skip
     assert isinstance(original.events[0], PodEvent)
