@@ -70,8 +70,8 @@ wheel: venv
 	rm -rf build  # setuptools reuses build/lib: a file removed since must not ship
 	$(PY) -m pip wheel -q --no-deps -w dist .
 
-bench: build
-	$(PY) -m bench warm-cluster -n 3
+bench: build build-oldest
+	$(PY) -m bench warm-cluster -n 3 --kubernetes 1.37,$(OLDEST_KUBERNETES)
 	$(PY) -m bench catalogue
 
 clean:

@@ -2,6 +2,11 @@
 
 python -m bench cold-build      # every cache empty (build, Go modules, Go build cache)
 python -m bench warm-cluster -n 3
+python -m bench catalogue
+
+Each takes `--kubernetes 1.37,1.34` (default: the default version): the figures per version, in
+that order. For cold-build the first version starts from empty caches and each later one reuses
+them: its figure is what one more version costs.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from lab.errors import LabError
 from lab.offline.cache import BuildCache
+from lab.versions import load_versions
 
 
 def _peak_child_rss_mib() -> float:
@@ -32,23 +39,31 @@ def cold_build(args: argparse.Namespace) -> None:
         # A cold Go toolchain too: fresh module and build caches, as on a new machine.
         os.environ["GOMODCACHE"] = str(root / "gomod")
         os.environ["GOCACHE"] = str(root / "gocache")
-        log = io.StringIO()
-        started = time.monotonic()
-        images, results = build_all(
-            "offline", BuildCache(root / "cache"), out=log, image_prefix="pull-lab-bench.local"
-        )
-        total = time.monotonic() - started
-        print("cold offline build, 2 cores (seconds per step)")
-        for r in results:
-            print(f"  {r.name:<18} {r.status:<7} {r.seconds:8.1f}")
-        print(f"  {'total':<18} {'':<7} {total:8.1f}")
-        size = subprocess.run(
-            ["docker", "image", "inspect", "--format", "{{.Size}}", images.node_image],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        print(f"node image size: {int(size) / 1e6:.0f} MB")
+        refs: set[str] = set()
+        for n, version in enumerate(args.kubernetes):
+            log = io.StringIO()
+            started = time.monotonic()
+            images, results = build_all(
+                "offline",
+                BuildCache(root / "cache"),
+                version,
+                out=log,
+                image_prefix="pull-lab-bench.local",
+            )
+            total = time.monotonic() - started
+            state = "every cache empty" if n == 0 else "caches warm from the versions before"
+            print(f"offline build of Kubernetes {version.kubernetes}, {state} (seconds per step)")
+            for r in results:
+                print(f"  {r.name:<18} {r.status:<7} {r.seconds:8.1f}")
+            print(f"  {'total':<18} {'':<7} {total:8.1f}")
+            size = subprocess.run(
+                ["docker", "image", "inspect", "--format", "{{.Size}}", images.node_image],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            print(f"node image size: {int(size) / 1e6:.0f} MB")
+            refs |= {images.node_image, images.registry_image, images.workload_image}
         print(f"peak RSS of any build process: {_peak_child_rss_mib():.0f} MiB")
         du = subprocess.run(
             ["du", "-sm", str(root)], capture_output=True, text=True
@@ -57,11 +72,17 @@ def cold_build(args: argparse.Namespace) -> None:
         subprocess.run(
             ["chmod", "-R", "u+w", str(root)], check=False
         )  # Go's module cache is read-only
-        for ref in (images.node_image, images.registry_image, images.workload_image):
+        for ref in sorted(refs):
             subprocess.run(["docker", "image", "rm", ref], capture_output=True, check=False)
 
 
 def warm_cluster(args: argparse.Namespace) -> None:
+    for version in args.kubernetes:
+        print(f"Kubernetes {version.kubernetes}:")
+        warm_cluster_of(version, args.n)
+
+
+def warm_cluster_of(version, n: int) -> None:
     from lab.cluster import LabCluster
     from lab.kube import api_client, wait_cluster_usable
     from lab.offline.build import build_all
@@ -69,10 +90,10 @@ def warm_cluster(args: argparse.Namespace) -> None:
     from lab.settings import Settings
 
     started = time.monotonic()
-    images, _ = build_all("offline", out=io.StringIO())
+    images, _ = build_all("offline", versions=version, out=io.StringIO())
     cached = time.monotonic() - started
     creates, readies, deletes = [], [], []
-    for i in range(args.n):
+    for i in range(n):
         settings = Settings(cluster_name=f"pull-lab-bench-{i}")
         cluster = LabCluster(cluster_spec(settings, images))
         t0 = time.monotonic()
@@ -99,12 +120,21 @@ def warm_cluster(args: argparse.Namespace) -> None:
 
 def catalogue(args: argparse.Namespace) -> None:
     """The whole catalogue on a warm cache, cluster creation included; time per scenario."""
+    for version in args.kubernetes:
+        print(f"Kubernetes {version.kubernetes}:")
+        catalogue_of(version.kubernetes)
+
+
+def catalogue_of(kubernetes: str) -> None:
     import json
 
     with tempfile.TemporaryDirectory(prefix="pull-lab-bench-report-") as tmp:
         started = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "lab.cli", "run", "--report-dir", tmp],
+            [
+                *(sys.executable, "-m", "lab.cli", "run"),
+                *("--kubernetes", kubernetes, "--report-dir", tmp),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -122,6 +152,15 @@ def catalogue(args: argparse.Namespace) -> None:
         print(f"  {s['id']:<28} {s['outcome']:<7} {s['seconds']:6.1f}s {extra}")
 
 
+def _versions(text: str) -> list:
+    """'1.37,1.34' -> the pinned versions, in the order given (the first builds cold)."""
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    try:
+        return [load_versions(kubernetes=w) for w in wanted]
+    except LabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -133,7 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=warm_cluster)
     p = sub.add_parser("catalogue", help="time the whole scenario catalogue, per scenario")
     p.set_defaults(func=catalogue)
+    for p in sub.choices.values():
+        p.add_argument(
+            "--kubernetes",
+            type=_versions,
+            default=None,
+            help="versions, comma-separated (default: lab/versions.toml's default)",
+        )
     args = parser.parse_args(argv)
+    args.kubernetes = args.kubernetes or [load_versions()]
     args.func(args)
     return 0
 
