@@ -21,6 +21,7 @@ import pytest
 from lab import credential_provider as cp
 from lab import manifest_yaml
 from lab.credential_provider import ProviderDecision, ProviderSetup, TokenAttributes, answers_json
+from lab.kubelet_messages import provider_failure
 from lab.pods import node_kubelet_version
 from lab.settings import LABEL
 from lab.tutorial import tutorial_image, wrong_password
@@ -114,11 +115,11 @@ def test_credential_provider_fails(lab_scenario, lab_node, lab_own_registry, lab
         f"journalctl -u kubelet --no-pager -o cat | grep -F {cp.PROVIDER_NAME!r} | tail -n 3",
     )
     repository = image.rsplit(":", 1)[0]
-    assert (
-        "Failed getting credential from external registry credential provider: error execing "
-        f"credential provider plugin {cp.PROVIDER_NAME} for image {repository}: exit status 1: "
-        f"{cp.FAILURE_MESSAGE} ({repository})"
-    ) in journal, journal
+    kubelet = node_kubelet_version(lab_scenario.core, lab_node.changes.name)
+    said = provider_failure(
+        cp.PROVIDER_NAME, repository, f"{cp.FAILURE_MESSAGE} ({repository})", kubelet
+    )
+    assert said in journal, journal
     lab_scenario.saw("the kubelet logged the plugin's stderr; the pod shows only the 401")
     lab_scenario.describe_tail("nginx-registry")
     lab_scenario.differs(
@@ -287,8 +288,7 @@ def test_credential_provider_sa_token_no_rbac(
         journal = lab_scenario.on_node(
             lab_node,
             "the kubelet's log about the token",
-            "journalctl -u kubelet --no-pager -o cat"
-            " | grep -F 'Error getting service account token' | tail -n 2",
+            "journalctl -u kubelet --no-pager -o cat | grep -F 'service account token' | tail -n 2",
         )
         assert (
             f"Error getting service account token {ns}/{ALLOWED}: failed to fetch token: "

@@ -14,6 +14,7 @@ import pytest
 
 from lab.dockerconfig import auth_entry
 from lab.expect import failed_count, view_of
+from lab.kubelet_messages import image_present
 from lab.node import KUBELET_CONFIG_JSON, TUTORIAL_CONFIG_JSON, certs_dir
 from lab.pods import node_kubelet_version
 from lab.tutorial import tutorial_image
@@ -193,9 +194,7 @@ def test_node_image_cached(lab_scenario, lab_node, lab_own_registry, lab_pki):
     again = lab_scenario.expect_running("nginx-registry-again")
     # The wording is the kubelet's: 1.35 added the clause KubeletEnsureSecretPulledImages checks.
     major, minor = node_kubelet_version(lab_scenario.core, again.spec.node_name)
-    present = f'Container image "{image}" already present on machine'
-    if (major, minor) >= (1, 35):
-        present += " and can be accessed by the pod"
+    present = image_present(image, (major, minor))
     lab_scenario.expect(f"event Pulled (kubelet v{major}.{minor}): {present!r}, no Pulling")
     event = lab_scenario.expect_event(again, "Pulled", present, exact=True)
     assert event.source == "kubelet"

@@ -33,8 +33,8 @@ NODE_CREDENTIALS_NOTE = (
 # saying only the registry's 401 (docs/findings.md, "Credential provider plugins").
 CREDENTIAL_PROVIDER_NOTE = (
     "not checked: a kubelet credential provider plugin may be configured on the node and may "
-    "have failed; its errors are only in the kubelet's log: journalctl -u kubelet | grep "
-    '"Failed getting credential from external registry credential provider"'
+    "have failed; its errors are only in the kubelet's log: journalctl -u kubelet | grep -i "
+    '"credential from external registry credential provider"'
 )
 # Noted when the status says only ContainerCreating and the events say the last pull failed.
 EVENTS_ONLY_NOTE = (
@@ -241,10 +241,12 @@ MESSAGE_RULES: tuple[MessageRule, ...] = (
     _msg(
         "http-to-https-registry",
         Stage.TLS_SERVER,
-        # containerd 1.6 reads Go's TLS server's answer to plain HTTP as a bare 400 on the HEAD
-        # (captured: http-to-https-registry.json)
+        # Go's TLS server answers plain HTTP with a bare 400 on the HEAD: containerd 1.6 says
+        # "failed with status code [manifests <tag>]: 400" (captured: http-to-https-registry.json),
+        # 2.x "unexpected status from HEAD request to http://...: 400 Bad Request".
         r"malformed HTTP response|Client sent an HTTP request to an HTTPS server|"
-        r"failed with status code \[manifests [^\]]*\]: 400 Bad Request",
+        r"failed with status code \[manifests [^\]]*\]: 400 Bad Request|"
+        r"unexpected status from HEAD request to http://\S+: 400 Bad Request",
         "the node speaks plain HTTP but the registry at {host} serves HTTPS "
         "(a registry answers a bare 400 to the manifest request when it gets HTTP on its TLS port)",
         "use https:// for {host} in the node's hosts.toml (and give the node the registry's CA)",

@@ -10,7 +10,8 @@ from kubernetes import client
 
 from lab.cluster import LabCluster, remove_network
 from lab.kube import api_client, wait_cluster_usable
-from lab.pods import container_views, pod_events, pod_manifest
+from lab.kubelet_messages import image_present
+from lab.pods import container_views, node_kubelet_version, pod_events, pod_manifest
 from lab.session import cluster_spec
 from lab.settings import LABEL, Settings
 from lab.waits import wait_pod_running
@@ -52,10 +53,8 @@ def test_offline_node_image_runs_preloaded_pod_and_cleans_up(lab_images, lab_set
         for expected in ("Scheduled", "Pulled", "Created", "Started"):
             assert expected in reasons, f"no {expected} event in {reasons}"
         pulled = next(e for e in events if e.reason == "Pulled")
-        assert (
-            pulled.message
-            == f'Container image "{lab_images.preloaded_image}" already present on machine'
-        )
+        kubelet = node_kubelet_version(core, node.metadata.name)
+        assert pulled.message == image_present(lab_images.preloaded_image, kubelet)
         assert "Pulling" not in reasons, "a preloaded image must not be pulled"
         assert timeline.entries, "the wait records what it saw"
     finally:

@@ -513,9 +513,10 @@ def test_a_401_finding_says_a_credential_provider_plugin_may_have_failed(name):
     first = findings_of(load(name))[0]
 
     (note,) = [n for n in first.notes if "credential provider plugin may be configured" in n]
+    # one grep for both wordings: 1.34's "Failed getting credential from ..." and 1.35+'s
+    # structured "failed to get credential from ..." (lab/kubelet_messages.py)
     assert note.endswith(
-        'journalctl -u kubelet | grep "Failed getting credential from external registry '
-        'credential provider"'
+        'journalctl -u kubelet | grep -i "credential from external registry credential provider"'
     )
 
 

@@ -36,6 +36,7 @@ LAYERS: dict[str, int] = {
     "lab.versions": BASE,
     "lab.catalog": BASE,
     "lab.signatures": BASE,
+    "lab.kubelet_messages": BASE,
     "lab.http_record": BASE,
     "lab.transcript": BASE,
     "lab.manifest_yaml": BASE,

@@ -1,0 +1,31 @@
+"""The kubelet's own words where they changed between the minors the lab supports.
+
+Scenarios and tests assert these exactly, choosing by the kubelet version the node reports
+(lab/pods.py `node_kubelet_version`), never by the version the lab meant to build.
+"""
+
+from __future__ import annotations
+
+# 1.35 turned KubeletEnsureSecretPulledImages on: the event says the pod may use the image.
+ACCESS_CLAUSE_SINCE = (1, 35)
+# 1.35 moved the credential provider's errors to structured logging.
+STRUCTURED_PROVIDER_LOG_SINCE = (1, 35)
+
+
+def image_present(image: str, kubelet: tuple[int, int]) -> str:
+    """The `Pulled` event of a container whose image the node already holds."""
+    said = f'Container image "{image}" already present on machine'
+    return said + (" and can be accessed by the pod" if kubelet >= ACCESS_CLAUSE_SINCE else "")
+
+
+def provider_failure(plugin: str, repository: str, stderr: str, kubelet: tuple[int, int]) -> str:
+    """The kubelet's log line (its core) when a credential provider plugin exits 1."""
+    failed = (
+        "failed to get credential"
+        if kubelet >= STRUCTURED_PROVIDER_LOG_SINCE
+        else "Failed getting credential"
+    )
+    return (
+        f"{failed} from external registry credential provider: error execing credential "
+        f"provider plugin {plugin} for image {repository}: exit status 1: {stderr}"
+    )
