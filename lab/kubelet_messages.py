@@ -29,3 +29,29 @@ def provider_failure(plugin: str, repository: str, stderr: str, kubelet: tuple[i
         f"{failed} from external registry credential provider: error execing credential "
         f"provider plugin {plugin} for image {repository}: exit status 1: {stderr}"
     )
+
+
+# The API server's NodeRestriction admission reworded its refusal in 1.37.
+AUDIENCE_REFUSAL_REWORDED_SINCE = (1, 37)
+
+
+def token_refused(
+    namespace: str, account: str, node: str, audience: str, kubelet: tuple[int, int]
+) -> str:
+    """The kubelet's log line when the API server refuses it a token for the plugin's audience.
+
+    Observed on 1.34.4 and 1.37.2; the 1.35/1.36 form is read from their source (structured
+    log since 1.35, the admission plugin's older wording until 1.36). The lab's clusters run
+    one version throughout, so the kubelet's version stands for the API server's."""
+    user = f"system:node:{node}"
+    refusal = (
+        f'{user} is not authorized to request tokens for audience "{audience}"'
+        if kubelet >= AUDIENCE_REFUSAL_REWORDED_SINCE
+        else f'audience "{audience}" not found in pod spec volume, {user} is not authorized to '
+        "request tokens for this audience"
+    )
+    reason = f'failed to fetch token: serviceaccounts "{account}" is forbidden: {refusal}'
+    if kubelet >= STRUCTURED_PROVIDER_LOG_SINCE:
+        quoted = f"failed to get service account token: {reason}".replace('"', '\\"')
+        return f'"Failed to provide credentials for image" err="{quoted}"'
+    return f"Error getting service account token {namespace}/{account}: {reason}"

@@ -21,7 +21,7 @@ import pytest
 from lab import credential_provider as cp
 from lab import manifest_yaml
 from lab.credential_provider import ProviderDecision, ProviderSetup, TokenAttributes, answers_json
-from lab.kubelet_messages import provider_failure
+from lab.kubelet_messages import provider_failure, token_refused
 from lab.pods import node_kubelet_version
 from lab.settings import LABEL
 from lab.tutorial import tutorial_image, wrong_password
@@ -290,12 +290,9 @@ def test_credential_provider_sa_token_no_rbac(
             "the kubelet's log about the token",
             "journalctl -u kubelet --no-pager -o cat | grep -F 'service account token' | tail -n 2",
         )
-        assert (
-            f"Error getting service account token {ns}/{ALLOWED}: failed to fetch token: "
-            f'serviceaccounts "{ALLOWED}" is forbidden: audience "{AUDIENCE}" not found in pod '
-            f"spec volume, system:node:{lab_node.changes.name} is not authorized to request "
-            "tokens for this audience"
-        ) in journal, journal
+        node = lab_node.changes.name
+        kubelet = node_kubelet_version(lab_scenario.core, node)
+        assert token_refused(ns, ALLOWED, node, AUDIENCE, kubelet) in journal, journal
         lab_scenario.expect("the plugin was never run")
         lab_scenario.on_node(lab_node, "the plugin's request log", f"cat {cp.REQUEST_LOG}")
         assert lab_node.provider_requests() == []

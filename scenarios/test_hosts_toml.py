@@ -153,11 +153,13 @@ def mirror_setup(lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fresh_im
 
 
 def containerd_tried(scenario, node, tag: str) -> str:
-    """containerd's own log of the hosts it tried for this tag, and why each failed."""
+    """containerd's own log of the hosts it tried for this tag, and why each failed: a host
+    it moved on from is `trying next host`, the last one `fetch failed` (containerd 2.x)."""
     return scenario.on_node(
         node,
         "containerd's log: the hosts it tried",
-        f"journalctl -u containerd --no-pager -o cat | grep -F 'trying next host' | grep -F {tag}",
+        "journalctl -u containerd --no-pager -o cat"
+        f" | grep -F -e 'trying next host' -e 'fetch failed' | grep -F {tag}",
         check=False,
     )
 
