@@ -169,7 +169,8 @@ CATALOG: tuple[Entry, ...] = (
     Entry(
         "cached-image-no-creds",
         "test_beyond",
-        "a pod without credentials runs an image another pod pulled (<= 1.34)",
+        "an image another pod pulled with a secret, used without credentials: runs on 1.34, "
+        "re-verified (401) on 1.35+",
         "beyond the tutorial",
     ),
     Entry(
@@ -189,6 +190,37 @@ CATALOG: tuple[Entry, ...] = (
         "test_beyond",
         "imagePullPolicy Never: a preloaded image runs; an absent one is ErrImageNeverPull",
         "beyond the tutorial (air-gapped)",
+    ),
+    Entry(
+        "verify-preloaded-default",
+        "test_verification_policy",
+        "default policy (1.35+): the preloaded image serves a pod without credentials, an "
+        "image pulled with a secret is 'not present' to it",
+        "beyond the tutorial",
+    ),
+    Entry(
+        "verify-never",
+        "test_verification_policy",
+        "imagePullCredentialsVerificationPolicy NeverVerify: any pod runs what another pod "
+        "pulled with a secret, as on 1.34",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
+        "verify-always",
+        "test_verification_policy",
+        "AlwaysVerify: even the preloaded image is 'not present' to a pod without credentials; "
+        "the pulling secret still serves",
+        "beyond the tutorial (instead of 1: images loaded onto the node beforehand)",
+        True,
+    ),
+    Entry(
+        "verify-allowlist",
+        "test_verification_policy",
+        "NeverVerifyAllowlistedImages: a listed repository serves every pod, the preloaded "
+        "image (not listed) does not",
+        "beyond the tutorial",
+        True,
     ),
     Entry(
         "credential-provider",

@@ -12,6 +12,7 @@ may be a key.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from collections.abc import Callable
@@ -144,7 +145,8 @@ class NodeChanges:
 NODE_STATE_SCRIPT = (
     f"find {CERTS_D} -printf '%p %m %s\\n' 2>/dev/null | sort; "
     f"sha256sum {KUBELET_CONFIG_JSON} {TUTORIAL_CONFIG_JSON} /.docker/config.json "
-    f"{cp.KUBELET_DEFAULTS} 2>/dev/null; find {cp.LAB_NODE_DIR} {cp.REQUEST_LOG} 2>/dev/null; "
+    f"{cp.KUBELET_DEFAULTS} /var/lib/kubelet/config.yaml 2>/dev/null; "
+    f"find {cp.LAB_NODE_DIR} {cp.REQUEST_LOG} 2>/dev/null; "
     "systemctl is-active kubelet containerd"
 )
 
@@ -271,3 +273,91 @@ class NodeRegistryConfig:
 
     def read(self, path: str) -> str:
         return self.changes.sh(f"cat {shlex.quote(path)}")
+
+    # ---- which pods may use an image already on the node (KEP-2535) -----------------------
+    def set_verification_policy(self, policy: str, allowlist: tuple[str, ...] = ()) -> str:
+        """Set the kubelet's ``imagePullCredentialsVerificationPolicy`` (and, for
+        NeverVerifyAllowlistedImages, its allowlist) in its config file; the kubelet reads the
+        file at start, so it is restarted now and again on restore. Returns the file written."""
+        changed = with_verification_policy(self.read(KUBELET_CONFIG_YAML), policy, allowlist)
+        self.credentials_touched = True
+        self.changes.write(KUBELET_CONFIG_YAML, changed.encode())
+        self.restart_kubelet()
+        return changed
+
+
+# ---- the kubelet's config: imagePullCredentialsVerificationPolicy -----------------------------
+# kubeadm writes the kubelet's configuration here; kind's kubelet unit passes it as --config.
+KUBELET_CONFIG_YAML = "/var/lib/kubelet/config.yaml"
+# Where the kubelet records each image it pulled and the credentials it used (1.35+).
+PULLED_RECORDS_DIR = "/var/lib/kubelet/image_manager/pulled"
+# One record per line, each credential hash hidden: it is an unsalted SHA-256 of the user and
+# password the image was pulled with.
+HIDDEN_HASH = "(hidden)"
+PULLED_RECORDS_SCRIPT = (
+    f'for f in {PULLED_RECORDS_DIR}/*; do [ -f "$f" ] || continue; '
+    f'sed -E \'s/"credentialHash":"[^"]*"/"credentialHash":"{HIDDEN_HASH}"/g\' "$f"; '
+    "echo; done"
+)
+POLICY_KEY = "imagePullCredentialsVerificationPolicy"
+ALLOWLIST_KEY = "preloadedImagesVerificationAllowlist"
+VERIFICATION_POLICIES = (
+    "NeverVerify",
+    "NeverVerifyPreloadedImages",  # the default
+    "NeverVerifyAllowlistedImages",
+    "AlwaysVerify",
+)
+# KubeletEnsureSecretPulledImages: alpha and off in 1.33 and 1.34, beta and on since 1.35
+# (pkg/features/kube_features.go); with the gate off the kubelet refuses the policy's keys.
+VERIFICATION_SINCE = (1, 35)
+
+
+def verification_policy_unsupported(kubelet: tuple[int, int]) -> str | None:
+    """Why a kubelet of this (major, minor) does not re-verify the credentials of cached images
+    by default (and refuses imagePullCredentialsVerificationPolicy), or None when it does."""
+    if kubelet >= VERIFICATION_SINCE:
+        return None
+    if kubelet >= (1, 33):
+        return (
+            f"kubelet v{kubelet[0]}.{kubelet[1]}: KubeletEnsureSecretPulledImages is alpha and "
+            "off by default (beta and on since v1.35)"
+        )
+    return (
+        f"kubelet v{kubelet[0]}.{kubelet[1]} has no KubeletEnsureSecretPulledImages (alpha in "
+        "v1.33, beta and on by default since v1.35)"
+    )
+
+
+def with_verification_policy(config: str, policy: str, allowlist: tuple[str, ...] = ()) -> str:
+    """The kubelet's config.yaml with ``policy`` (and ``allowlist``) set: an earlier setting of
+    either key is replaced, every other line kept. The kubelet refuses an allowlist under any
+    other policy (pkg/kubelet/apis/config/validation), so that is an error here too."""
+    if policy not in VERIFICATION_POLICIES:
+        raise ValueError(f"unknown imagePullCredentialsVerificationPolicy {policy!r}")
+    if allowlist and policy != "NeverVerifyAllowlistedImages":
+        raise ValueError(f"{ALLOWLIST_KEY} needs policy NeverVerifyAllowlistedImages")
+    kept: list[str] = []
+    in_replaced_key = False
+    for line in config.splitlines():
+        # kubeadm writes top-level keys at column 0 and their list items as "- x" or indented
+        if in_replaced_key and line.startswith(("-", " ")):
+            continue
+        in_replaced_key = line.split(":", 1)[0] in (POLICY_KEY, ALLOWLIST_KEY)
+        if not in_replaced_key:
+            kept.append(line)
+    kept.append(f"{POLICY_KEY}: {policy}")
+    if allowlist:
+        kept += [f"{ALLOWLIST_KEY}:", *(f"- {json.dumps(p)}" for p in allowlist)]
+    return "\n".join(kept) + "\n"
+
+
+def parse_pulled_records(text: str) -> dict[str, dict]:
+    """The kubelet's pulled-image records as ``PULLED_RECORDS_SCRIPT`` prints them: per image
+    ID, its ``credentialMapping`` (repository without tag -> the credentials it was pulled with:
+    ``kubernetesSecrets``, ``kubernetesServiceAccounts`` or ``nodePodsAccessible``)."""
+    records: dict[str, dict] = {}
+    for line in text.splitlines():
+        if line.strip():
+            record = json.loads(line)
+            records[record["imageRef"]] = record.get("credentialMapping", {})
+    return records
