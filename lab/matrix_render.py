@@ -48,7 +48,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from lab.matrix import Cell, Change, Matrix, Row, VersionRun, group_changes
-from lab.report import CSS, ReportMeta, atomic_write, render_junit, summary, summary_text
+from lab.report import CSS, ReportMeta, render_junit, summary, summary_text, write_files
 
 SCHEMA = "pull-lab-matrix/1"
 TITLE = "registry-pull-lab version matrix"
@@ -404,9 +404,4 @@ def write_matrix(matrix: Matrix, out_dir: Path) -> list[Path]:
         "matrix.json": render_json(matrix),
         "junit-matrix.xml": render_junit_matrix(matrix),
     }
-    written = []
-    for name, text in files.items():
-        path = out_dir / name
-        atomic_write(path, text)
-        written.append(path)
-    return written
+    return write_files(out_dir, files)

@@ -367,9 +367,14 @@ def write_report(
         "report.json": json.dumps({"meta": meta.__dict__, "scenarios": scenarios}, indent=2),
         "junit.xml": render_junit(results, meta),
     }
+    return write_files(report_dir, files)
+
+
+def write_files(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Each file whole or not at all, masked once more on the way out; their paths."""
     written = []
     for name, text in files.items():
-        path = report_dir / name
+        path = directory / name
         atomic_write(path, text)
         written.append(path)
     return written
