@@ -254,12 +254,17 @@ class LabSession:
         registry = self.registries.start(purpose)
         # Every node: with workers, a pod may land on any of them.
         configs = [NodeRegistryConfig(NodeChanges(cluster.on(n))) for n in cluster.spec.nodes]
-        with self.node_lock():
+        # Shared, not alone: the file is this registry's own (a host nobody else uses), so it
+        # disturbs no other test that shares the node, and a node-level test (which holds the
+        # node alone and compares the node before and after) cannot run meanwhile. Taking the
+        # node alone here would make every run's start wait for the longest API-level scenario
+        # of every other run (secret-update: two minutes).
+        with self.node_lock(shared=True):
             for config in configs:
                 config.install_ca(registry.spec.host, self.pki.ca_pem)
 
         def untrust() -> None:
-            with self.node_lock():
+            with self.node_lock(shared=True):
                 for config in configs:
                     config.restore()
 

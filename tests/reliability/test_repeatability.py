@@ -14,7 +14,10 @@ the node lock (lab.sharing) as an xdist worker does, so node-level scenarios sti
 node alone, while the API-level waits of all the runs overlap. Each run lists the scenarios
 API-level first, the longest wait (secret-update, one kubelet sync period) at their head: the
 three secret-updates then share one window instead of each keeping the node from node-level
-scenarios for two minutes. Nothing is left out; each run still replays every scenario.
+scenarios for two minutes. Nothing is left out; each run still replays every scenario. The
+floor on one node is the node-level scenarios three times over plus the serial run's own
+API-level ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another), and
+only if a run's start and end (its CA on the node) do not wait for the node alone.
 """
 
 from __future__ import annotations
