@@ -301,19 +301,27 @@ class LabCluster:
             raise LabError(f"kind load docker-image {ref} failed: {proc.stderr.strip()[-300:]}")
 
     def export_kubeconfig(self) -> None:
+        """Written aside and renamed into place: another run of this cluster may be reading it
+        (kubectl, the API client) while this one joins."""
         self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
-        self.kubeconfig_path.touch(0o600, exist_ok=True)
-        subprocess.run(
-            [
-                str(self.kind_path),
-                "export",
-                "kubeconfig",
-                f"--name={self.name}",
-                f"--kubeconfig={self.kubeconfig_path}",
-            ],
-            capture_output=True,
-            check=True,
-        )
+        fresh = self.kubeconfig_path.with_name(f".{self.kubeconfig_path.name}.{os.getpid()}")
+        fresh.unlink(missing_ok=True)
+        fresh.touch(0o600)
+        try:
+            subprocess.run(
+                [
+                    str(self.kind_path),
+                    "export",
+                    "kubeconfig",
+                    f"--name={self.name}",
+                    f"--kubeconfig={fresh}",
+                ],
+                capture_output=True,
+                check=True,
+            )
+            os.replace(fresh, self.kubeconfig_path)
+        finally:
+            fresh.unlink(missing_ok=True)
 
     def delete(self) -> None:
         """Delete the cluster and its state dir (kubeconfig, kind config, logs)."""
