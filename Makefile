@@ -72,6 +72,7 @@ wheel: venv
 
 bench: build build-oldest
 	$(PY) -m bench warm-cluster -n 3 --kubernetes 1.37,$(OLDEST_KUBERNETES)
+	$(PY) -m bench vs-kind -n 3
 	$(PY) -m bench catalogue
 
 clean:

@@ -161,6 +161,59 @@ def _versions(text: str) -> list:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.monotonic()
+    subprocess.run(cmd, env=env, capture_output=True, check=True)
+    return time.monotonic() - started
+
+
+def vs_kind(args: argparse.Namespace) -> None:
+    """`pull-lab up && pull-lab down` beside raw `kind create cluster --wait` + delete, on the
+    same node image and kind config (raw kind needs the lab's config too: on cgroup v1 the
+    1.35+ kubelet starts only with failCgroupV1: false, and the node image has no kindnet)."""
+    from lab.cluster import kind_config
+    from lab.manifest_yaml import dump
+    from lab.offline.build import build_all
+    from lab.session import cluster_spec
+    from lab.settings import Settings
+
+    for version in args.kubernetes:
+        images, _ = build_all("offline", versions=version, out=io.StringIO())
+        lab_runs, kind_runs = [], []
+        with tempfile.TemporaryDirectory(prefix="pull-lab-bench-kind-") as tmp:
+            for i in range(args.n):
+                name = f"pull-lab-vs-{i}"
+                cli = [sys.executable, "-m", "lab.cli"]
+                kube = ["--kubernetes", version.kubernetes]
+                lab_runs.append(
+                    _timed([*cli, "up", "--name", name, *kube])
+                    + _timed([*cli, "down", "--name", name])
+                )
+                raw = f"pull-lab-raw-{i}"
+                spec = cluster_spec(Settings(cluster_name=raw), images)
+                config = Path(tmp) / f"{raw}.yaml"
+                config.write_text(dump(kind_config(spec)))
+                kind = str(images.kind_bin)
+                kind_runs.append(
+                    _timed(
+                        [
+                            *(kind, "create", "cluster", f"--name={raw}"),
+                            *(f"--image={images.node_image}", f"--config={config}"),
+                            *("--wait", "120s", f"--kubeconfig={Path(tmp) / raw}"),
+                        ]
+                    )
+                    + _timed([kind, "delete", "cluster", f"--name={raw}"])
+                )
+        lab, kind = statistics.median(lab_runs), statistics.median(kind_runs)
+        print(f"Kubernetes {version.kubernetes}, median of {args.n}, up + down each time:")
+        for label, value, runs in (
+            ("pull-lab up && pull-lab down", lab, lab_runs),
+            ("kind create --wait 120s && delete", kind, kind_runs),
+        ):
+            print(f"  {label:<34} {value:6.1f}s  runs {[round(x, 1) for x in runs]}")
+        print(f"  ratio lab / raw kind: {lab / kind:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -172,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=warm_cluster)
     p = sub.add_parser("catalogue", help="time the whole scenario catalogue, per scenario")
     p.set_defaults(func=catalogue)
+    p = sub.add_parser("vs-kind", help="pull-lab up + down beside raw kind create + delete")
+    p.add_argument("-n", type=int, default=3)
+    p.set_defaults(func=vs_kind)
     for p in sub.choices.values():
         p.add_argument(
             "--kubernetes",
