@@ -692,11 +692,14 @@ def cached_image_needs_credentials(evidence: Evidence) -> Finding | None:
         "cached-image-needs-credentials",
         pull.name,
         f"the node already holds {pull.image}, but kubelet {node.kubelet_version} re-verifies "
-        "an image another pod pulled with a pull secret (KubeletEnsureSecretPulledImages) and "
-        f"this pod has no credentials for {pull.host} that it accepts: {said}",
+        "it for this pod (KubeletEnsureSecretPulledImages): another pod pulled it with a pull "
+        "secret, or the node's imagePullCredentialsVerificationPolicy (AlwaysVerify, or an "
+        "allowlist that does not name it) exempts not even preloaded images; and this pod has "
+        f"no credentials for {pull.host} that it accepts: {said}",
         f"give this pod a pull secret for {pull.host} (its imagePullSecrets or its "
-        "ServiceAccount's); the node's imagePullCredentialsVerificationPolicy decides which "
-        "images are exempt",
+        "ServiceAccount's); for an image loaded onto the nodes that no registry serves, set the "
+        "kubelet's imagePullCredentialsVerificationPolicy to NeverVerifyPreloadedImages or list "
+        "it in preloadedImagesVerificationAllowlist",
         f"{pull.reason}: {pull.error_message or pull.reason}; node {node.name} lists "
         f"{', '.join(n for n in node.images if n)}",
         Stage.AUTHENTICATION,
