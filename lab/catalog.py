@@ -314,6 +314,14 @@ CATALOG: tuple[Entry, ...] = (
         True,
     ),
     Entry(
+        "mirror-down-no-fallback",
+        "test_hosts_toml",
+        "hosts.toml's server is the mirror itself and it does not answer: no fallback, one host "
+        "tried",
+        "beyond the tutorial",
+        True,
+    ),
+    Entry(
         "mirror-pull-only",
         "test_hosts_toml",
         "a mirror with capabilities [pull] only: tags resolve at the origin, not the mirror",

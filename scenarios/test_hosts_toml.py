@@ -218,22 +218,46 @@ def test_mirror_down(lab_scenario, lab_node, lab_own_registry, lab_pki, lab_fres
         f'server = "https://{mirror.ip}:5999"\n\n[host."https://{mirror.ip}:5998"]\n'
         f'  capabilities = ["pull", "resolve"]\n  ca = "{ca}"\n'
     )
-    write_hosts_toml(lab_scenario, lab_node, "docker.io", toml)
-    image = lab_fresh_image(mirror, repo="lab/busybox").replace(mirror.spec.host, "docker.io")
-    lab_scenario.create_pod(lab_scenario.pod("app", image))
-    pod = lab_scenario.expect_pull_failure(
-        "app", "connection-refused", diagnosis="mirror-unreachable"
-    )
-    tag = image.rsplit(":", 1)[1]
-    assert view_of(pod).message == refused(image, f"{mirror.ip}:5998", tag), view_of(pod).message
-    tried = containerd_tried(lab_scenario, lab_node, tag)
-    assert f'host="{mirror.ip}:5998"' in tried, tried
+    tried = pull_through_closed_mirror(lab_scenario, lab_node, mirror, lab_fresh_image, toml)
+    assert "trying next host" in tried, tried
     lab_scenario.saw("the status names the mirror, the first host tried; containerd went on")
     lab_scenario.differs(
         "one registry; when it is down, the error names it",
         "with a mirror and an origin, containerd tries each in turn and the status keeps the "
         "FIRST error (the mirror's), not the origin's",
     )
+
+
+@pytest.mark.scenario("mirror-down-no-fallback")
+def test_mirror_down_no_fallback(lab_scenario, lab_node, lab_own_registry, lab_fresh_image):
+    """hosts.toml's `server` is the mirror itself and no other host is listed: containerd has
+    nowhere else to go. Nothing listens there: the pull fails naming only that host, and
+    containerd's log shows one host tried (no `trying next host`)."""
+    mirror = lab_own_registry()
+    toml = f'server = "https://{mirror.ip}:5998"\n'
+    tried = pull_through_closed_mirror(lab_scenario, lab_node, mirror, lab_fresh_image, toml)
+    assert "trying next host" not in tried, tried
+    lab_scenario.saw("one host tried, the server itself; the status names it")
+    lab_scenario.differs(
+        "one registry; when it is down, the error names it",
+        "a hosts.toml whose server is the mirror replaces the registry outright: no fallback, "
+        "so a mirror outage is an outage (mirror-down shows the fallback variant)",
+    )
+
+
+def pull_through_closed_mirror(scenario, node, mirror, fresh_image, toml: str) -> str:
+    """docker.io/<repo>:<fresh tag> pulled with ``toml`` as docker.io's hosts.toml, whose first
+    host is the mirror's closed port 5998: the status names it, and so does containerd's log
+    (returned, for what else it says)."""
+    write_hosts_toml(scenario, node, "docker.io", toml)
+    image = fresh_image(mirror, repo="lab/busybox").replace(mirror.spec.host, "docker.io")
+    scenario.create_pod(scenario.pod("app", image))
+    pod = scenario.expect_pull_failure("app", "connection-refused", diagnosis="mirror-unreachable")
+    tag = image.rsplit(":", 1)[1]
+    assert view_of(pod).message == refused(image, f"{mirror.ip}:5998", tag), view_of(pod).message
+    tried = containerd_tried(scenario, node, tag)
+    assert f'host="{mirror.ip}:5998"' in tried, tried
+    return tried
 
 
 def refused(image: str, host: str, tag: str) -> str:
