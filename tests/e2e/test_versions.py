@@ -78,6 +78,10 @@ def test_the_upgrade_names_what_the_kubelet_changed_and_nothing_else(matrix_run)
     assert any("ErrImagePull" in line for line in cached["added"]), cached
     present = changed["node-image-cached"]
     assert any("and can be accessed by the pod" in line for line in present["added"]), present
+    # 1.35 also reworded the container events: "Created container: <name>" -> "Container created"
+    assert "event Normal Created: Created container: nginx" in present["removed"], present
+    assert "event Normal Created: Container created" in present["added"], present
+    assert "event Normal Started: Container started" in present["added"], present
     md = (report_dir / "matrix.md").read_text()
     assert md.index("cached-image-no-creds") < md.index("| scenario |"), "changes come first"
 
