@@ -19,6 +19,7 @@ from lab.pods import node_kubelet_version
 from lab.registry import REGISTRY_PORT
 from lab.secrets import DOCKERCONFIGJSON
 from lab.tutorial import tutorial_image, wrong_password
+from scenarios.unique_images import unique_image, wait_node_lists
 
 # Every pod here runs one container named "app".
 APP = "app"
@@ -227,8 +228,6 @@ def test_cached_image_no_creds(lab_scenario, lab_secret_registry, lab_images):
     The image has contents of its own (a fresh image ID): the node's status lists at most 5
     names per image, so a fresh tag of the shared workload may never show there late in a run,
     and doctor reads the node's images from its status."""
-    from scenarios.test_verification_policy import unique_image, wait_node_lists
-
     reg = lab_secret_registry
     user, password = reg.credentials
     image = unique_image(reg, lab_images).ref

@@ -27,18 +27,12 @@ from its status. An image of its own also gets a kubelet record that only this s
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shlex
-import time
-import uuid
-from dataclasses import dataclass, replace
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from lab.doctor.keyring import same_image
 from lab.expect import view_of
 from lab.node import (
     KUBELET_CONFIG_YAML,
@@ -48,7 +42,7 @@ from lab.node import (
     verification_policy_unsupported,
 )
 from lab.pods import kubelet_config, node_kubelet_version
-from lab.push import CONFIG_V1, Blob, PreparedImage, docker_save, prepare_from_archive, push_image
+from scenarios.unique_images import unique_image, wait_node_lists
 
 APP = "app"  # every pod here runs one container named "app"
 SECRET = "registry-1"
@@ -95,57 +89,6 @@ def set_policy(scenario: Any, node: Any, policy: str, allowlist: tuple[str, ...]
 
 def all_nodes(scenario: Any) -> list[str]:
     return [n.metadata.name for n in scenario.core.list_node().items]
-
-
-# ---- images of their own ----------------------------------------------------------------------
-UNIQUE_LABEL = "io.registry-pull-lab.unique"
-
-
-@cache
-def _workload(ref: str) -> PreparedImage:
-    return prepare_from_archive(docker_save(ref))
-
-
-@dataclass(frozen=True)
-class UniqueImage:
-    ref: str  # host:port/repo:tag
-    image_id: (
-        str  # the config's digest: the image's ID on the node, which the kubelet's record names
-    )
-
-
-def unique_image(registry: Any, images: Any, repo: str = "lab/busybox") -> UniqueImage:
-    """Push the lab's workload with a label of a fresh value under a fresh tag: an image ID
-    no node has seen, known to the node by this one name (and its digest) once pulled."""
-    token = uuid.uuid4().hex[:10]
-    base = _workload(images.workload_image)
-    config = json.loads(base.config.data)
-    labels = config.setdefault("config", {}).get("Labels") or {}
-    config["config"]["Labels"] = {**labels, UNIQUE_LABEL: token}
-    data = json.dumps(config, separators=(",", ":")).encode()
-    blob = Blob("sha256:" + hashlib.sha256(data).hexdigest(), data, CONFIG_V1)
-    push_image(
-        registry.session(registry.auth),
-        registry.url,
-        repo,
-        f"u-{token}",
-        replace(base, config=blob),
-    )
-    return UniqueImage(f"{registry.spec.host}/{repo}:u-{token}", blob.digest)
-
-
-def wait_node_lists(scenario: Any, node: str, image: str, timeout: float = 90.0) -> None:
-    """Wait until the node's status lists ``image``: the kubelet refreshes its image list every
-    30 s and reports it with its status every 10 s, and doctor reads the node's images there."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        found: Any = scenario.core.read_node(node)
-        names = [n for i in found.status.images or [] for n in i.names or []]
-        if any(same_image(name, image) for name in names):
-            scenario.timed(f"node {node} lists the image", time.monotonic() - started)
-            return
-        time.sleep(2)
-    raise AssertionError(f"node {node} does not list {image} after {timeout:.0f}s")
 
 
 # ---- the pods ---------------------------------------------------------------------------------
