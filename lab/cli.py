@@ -35,6 +35,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         cluster_name=getattr(args, "name", None),
         workers=getattr(args, "workers", None),
         kubernetes=getattr(args, "kubernetes", None),
+        kubeconfig=Path(args.kubeconfig)
+        if getattr(args, "lab_kubeconfig", False) and args.kubeconfig
+        else None,
+        allow_node_changes=getattr(args, "allow_node_changes", False) or None,
     )
 
 
@@ -186,7 +190,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir)
     check_writable(report_dir)
     if args.kubernetes and ("," in args.kubernetes or args.kubernetes.strip() == "all"):
+        if args.kubeconfig:
+            raise LabError(
+                "--kubernetes with several versions makes a cluster per version",
+                "drop --kubeconfig, or give one version",
+            )
         return run_matrix(args, report_dir)
+    if args.kubeconfig and args.workers is not None:
+        raise LabError("--workers makes the lab's own cluster", "drop it with --kubeconfig")
     if not (SCENARIOS_DIR / "__init__.py").is_file():
         raise LabError(
             f"the scenarios are not at {SCENARIOS_DIR}",
@@ -214,6 +225,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append(f"--lab-workers={args.workers}")
     if settings.kubernetes is not None:
         pytest_args.append(f"--lab-kubernetes={settings.kubernetes}")
+    if settings.kubeconfig is not None:
+        pytest_args.append(f"--lab-kubeconfig={settings.kubeconfig}")
+    if settings.allow_node_changes:
+        pytest_args.append("--lab-allow-node-changes")
     if (settings.state_dir / "lab.json").exists():
         # A lab is up (`pull-lab up`): replay on its cluster and leave it running.
         os.environ["PULL_LAB_CLUSTER_NAME"] = settings.cluster_name
@@ -471,7 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-cluster", action="store_true", help="keep the cluster afterwards")
     add_workers_option(p)
     add_kubernetes_option(p, several=True)
-    p.set_defaults(func=cmd_run)
+    p.add_argument(
+        "--kubeconfig",
+        help="run on this cluster instead of making one: the lab's registries run inside it",
+    )
+    p.add_argument(
+        "--allow-node-changes",
+        action="store_true",
+        help="with --kubeconfig: a privileged node agent may change (and restore) node files, "
+        "so node-level scenarios run too",
+    )
+    p.set_defaults(func=cmd_run, lab_kubeconfig=True)
 
     p = sub.add_parser("doctor", help="diagnose why a pod cannot pull its image")
     p.add_argument("pod", nargs="?", help="the pod (or --all)")

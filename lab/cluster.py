@@ -180,19 +180,6 @@ def wait_all_nodes_ready(api: client.ApiClient, names: tuple[str, ...], timeout:
         )
 
 
-@dataclass
-class ExternalCluster:
-    """A cluster brought with a kubeconfig (`--lab-kubeconfig`): API access only, no node
-    access, and never created or deleted by the lab."""
-
-    kubeconfig_path: Path
-    kubectl_path: Path
-    name: str = "external"
-
-    def node_exec(self, *args: str, input: bytes | None = None, check: bool = True) -> str:
-        raise LabError("no node access on a cluster brought with --lab-kubeconfig")
-
-
 class LabCluster:
     """A kind cluster on the lab's own network, with state kept outside the repository.
 

@@ -32,6 +32,9 @@ from lab.signals import shielded
 KUBELET_CONFIG_JSON = "/var/lib/kubelet/config.json"
 TUTORIAL_CONFIG_JSON = "/root/.docker/config.json"
 BACKUP_SUFFIX = ".lab-bak"
+RESTART_KUBELET = "systemctl restart kubelet"
+# Changes with every start of the unit: a restart that really happened.
+KUBELET_INVOCATION = "systemctl show -p InvocationID --value kubelet"
 # Printed after a recorded script, so its exit status travels back with its output.
 STATUS_MARK = "__pull_lab_exit="
 
@@ -68,6 +71,10 @@ class NodeChanges:
 
     def command_line(self, script: str, input_name: str | None = None) -> str:
         """How ``script`` ran, as a command to read: stdin only by its name."""
+        prefix = getattr(self.node, "exec_prefix", None)  # a node agent's kubectl exec
+        if prefix is not None:
+            line = f"{prefix} /bin/sh -c {shlex.quote(script)}"
+            return line if input_name is None else f"{line} < {input_name}"
         if input_name is None:
             return f"docker exec {self.name} sh -c {shlex.quote(script)}"
         return f"docker exec -i {self.name} sh -c {shlex.quote(script)} < {input_name}"
@@ -243,16 +250,33 @@ class NodeRegistryConfig:
 
     # ---- kubelet and images -------------------------------------------------------------
     def restart_kubelet(self, timeout: int = 60) -> float:
-        """Restart the kubelet (it caches node credentials for 5 minutes); wait until healthy."""
+        """Restart the kubelet (it caches node credentials for 5 minutes); wait until a new
+        kubelet is healthy. Through a node agent the restart is deferred a second (its exec
+        passes through the kubelet), so the wait checks that the kubelet really restarted."""
         started = time.monotonic()
-        self.changes.run("restart the kubelet", "systemctl restart kubelet")
-        # curl retries the kubelet's health endpoint until it answers or the deadline passes.
-        out = self.changes.run(
-            "wait until the kubelet is healthy",
-            f"curl -sf --retry {timeout} --retry-connrefused --retry-delay 1 --max-time {timeout} "
-            "http://127.0.0.1:10248/healthz || true",
+        before = self.changes.sh(KUBELET_INVOCATION).strip()
+        script = getattr(self.changes.node, "restart_script", RESTART_KUBELET)
+        self.changes.run("restart the kubelet", script)
+        check = (
+            f'test "$({KUBELET_INVOCATION})" != {shlex.quote(before)} && '
+            "curl -sf --max-time 2 http://127.0.0.1:10248/healthz"
         )
-        if out.strip() != "ok":
+        status, output = -1, ""
+        while time.monotonic() - started < timeout:
+            # Each try is its own exec: one cut by the restart, or refused while the kubelet
+            # is down, is tried again.
+            status, output = self.changes.execute(check)
+            if status == 0 and output.strip() == "ok":
+                break
+            time.sleep(0.5)  # a kubelet starts in seconds; ask its health endpoint again
+        if self.changes.recorder is not None:
+            self.changes.recorder(
+                "wait until a new kubelet is healthy",
+                self.changes.command_line(check),
+                output,
+                time.monotonic() - started,
+            )
+        if status != 0 or output.strip() != "ok":
             raise LabError(
                 f"kubelet not healthy {timeout}s after a restart", "see journalctl -u kubelet"
             )

@@ -23,7 +23,6 @@ from typing import Any
 import bcrypt
 import docker
 import requests
-import trustme
 from docker.types import EndpointConfig
 from requests.adapters import HTTPAdapter
 
@@ -115,6 +114,29 @@ def free_address(subnet: str, used: set[str], index: int | None) -> str:
     raise LabError(f"no free address left at the top of {subnet}", "stop some lab registries")
 
 
+def write_registry_files(
+    workdir: Path, spec: RegistrySpec, pki: LabPKI, sans: tuple[str, ...]
+) -> None:
+    """What a registry reads from /lab (config, server pair, htpasswd) and what the lab keeps
+    to reach it (the CA, a client pair for mTLS), in a 0700 dir: keys are 0600."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o700)
+    pki.write_ca(workdir / "ca.crt")
+    (workdir / "config.yml").write_text(registry_config(tls=spec.tls, mtls=spec.mtls))
+    if not spec.tls:
+        return  # plain HTTP: no certificate, no users
+    if spec.cert_dates is None:
+        server = pki.server_cert(*sans)
+    else:
+        not_before, not_after = spec.cert_dates
+        server = pki.server_cert_dated(*sans, not_before=not_before, not_after=not_after)
+    LabPKI.write_pair(server, workdir / "server.crt", workdir / "server.key")
+    write_private(workdir / "htpasswd", htpasswd(spec.users))
+    if spec.mtls:
+        client = pki.client_cert(f"{spec.name}-client")
+        LabPKI.write_pair(client, workdir / "client.cert", workdir / "client.key")
+
+
 class DatesUncheckedAdapter(HTTPAdapter):
     """HTTPS that trusts only ``ca_file`` and checks chain and names, but not the dates: the
     lab's own way into a registry whose certificate is out of date on purpose."""
@@ -129,7 +151,60 @@ class DatesUncheckedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-class LabRegistry:
+class RegistryHttp:
+    """The lab's own way into a registry, wherever it runs: over ``url`` from this host,
+    trusting only the lab CA, with the registry's first user."""
+
+    spec: RegistrySpec
+    workdir: Path
+
+    @property
+    def ca_file(self) -> Path:
+        return self.workdir / "ca.crt"
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def session(
+        self, auth: tuple[str, str] | None = None, client_cert: bool = True
+    ) -> requests.Session:
+        """A session that trusts only the lab CA (REQUESTS_CA_BUNDLE would override it)."""
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = str(self.ca_file)
+        if auth:
+            s.auth = auth
+        if self.spec.mtls and client_cert:
+            s.cert = (str(self.workdir / "client.cert"), str(self.workdir / "client.key"))
+        if self.spec.cert_dates is not None:
+            s.mount("https://", DatesUncheckedAdapter(self.ca_file))
+        return s
+
+    @property
+    def credentials(self) -> tuple[str, str]:
+        user, password = next(iter(self.spec.users.items()))
+        return user, password
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The credentials to send: none to a plain-HTTP registry (it has no users, and a
+        password has no business on an unencrypted connection)."""
+        return self.credentials if self.spec.tls else None
+
+    def get_json(self, path: str) -> dict:
+        resp = self.session(self.auth).get(f"{self.url}{path}", timeout=10)
+        resp.raise_for_status()
+        return json.loads(resp.text)
+
+    def catalog(self) -> list[str]:
+        return list(self.get_json("/v2/_catalog").get("repositories") or [])
+
+    def tags(self, repo: str) -> list[str]:
+        return list(self.get_json(f"/v2/{repo}/tags/list").get("tags") or [])
+
+
+class LabRegistry(RegistryHttp):
     def __init__(self, spec: RegistrySpec, pki: LabPKI, workdir: Path) -> None:
         if spec.mtls and not spec.tls:
             raise LabError(f"registry {spec.name}: mTLS needs TLS", "drop mtls=True or tls=False")
@@ -143,32 +218,9 @@ class LabRegistry:
         self.host_port: int | None = None
 
     # ---- files --------------------------------------------------------------------------
-    @property
-    def ca_file(self) -> Path:
-        return self.workdir / "ca.crt"
-
     def _write_files(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir.chmod(0o700)
-        self.pki.write_ca(self.ca_file)
-        config = registry_config(tls=self.spec.tls, mtls=self.spec.mtls)
-        (self.workdir / "config.yml").write_text(config)
-        if not self.spec.tls:
-            return  # plain HTTP: no certificate, no users
-        server = self._server_cert()
-        LabPKI.write_pair(server, self.workdir / "server.crt", self.workdir / "server.key")
-        # The registry runs as root in its container and reads these through a bind mount.
-        write_private(self.workdir / "htpasswd", htpasswd(self.spec.users))
-        if self.spec.mtls:
-            client = self.pki.client_cert(f"{self.spec.name}-client")
-            LabPKI.write_pair(client, self.workdir / "client.cert", self.workdir / "client.key")
-
-    def _server_cert(self) -> trustme.LeafCert:
         sans = (self.spec.name, self.ip, "localhost", "127.0.0.1", *self.spec.extra_sans)
-        if self.spec.cert_dates is None:
-            return self.pki.server_cert(*sans)
-        not_before, not_after = self.spec.cert_dates
-        return self.pki.server_cert_dated(*sans, not_before=not_before, not_after=not_after)
+        write_registry_files(self.workdir, self.spec, self.pki, sans)
 
     # ---- lifecycle ----------------------------------------------------------------------
     @staticmethod
@@ -248,39 +300,10 @@ class LabRegistry:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def logs(self, tail: int = 50) -> str:
-        if self.container is None or self.container._container is None:
-            return ""
-        try:
-            return self.container._container.logs(tail=tail).decode(errors="replace")
-        except docker.errors.APIError:
-            return ""
-
-    # ---- HTTP -----------------------------------------------------------------------------
     @property
     def url(self) -> str:
         scheme = "https" if self.spec.tls else "http"
         return f"{scheme}://127.0.0.1:{self.host_port}"
-
-    def session(
-        self, auth: tuple[str, str] | None = None, client_cert: bool = True
-    ) -> requests.Session:
-        """A session that trusts only the lab CA (REQUESTS_CA_BUNDLE would override it)."""
-        s = requests.Session()
-        s.trust_env = False
-        s.verify = str(self.ca_file)
-        if auth:
-            s.auth = auth
-        if self.spec.mtls and client_cert:
-            s.cert = (str(self.workdir / "client.cert"), str(self.workdir / "client.key"))
-        if self.spec.cert_dates is not None:
-            s.mount("https://", DatesUncheckedAdapter(self.ca_file))
-        return s
-
-    @property
-    def credentials(self) -> tuple[str, str]:
-        user, password = next(iter(self.spec.users.items()))
-        return user, password
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Ready when /v2/ answers 401 over TLS (200 over plain HTTP, which has no users);
@@ -308,25 +331,16 @@ class LabRegistry:
             time.sleep(0.1)  # the registry opens its port within a second; poll until it does
         raise LabError(f"registry {self.spec.name} not ready within {timeout:.0f}s: {last}")
 
-    @property
-    def auth(self) -> tuple[str, str] | None:
-        """The credentials to send: none to a plain-HTTP registry (it has no users, and a
-        password has no business on an unencrypted connection)."""
-        return self.credentials if self.spec.tls else None
-
-    def get_json(self, path: str) -> dict:
-        resp = self.session(self.auth).get(f"{self.url}{path}", timeout=10)
-        resp.raise_for_status()
-        return json.loads(resp.text)
-
-    def catalog(self) -> list[str]:
-        return list(self.get_json("/v2/_catalog").get("repositories") or [])
-
-    def tags(self, repo: str) -> list[str]:
-        return list(self.get_json(f"/v2/{repo}/tags/list").get("tags") or [])
+    def logs(self, tail: int = 50) -> str:
+        if self.container is None or self.container._container is None:
+            return ""
+        try:
+            return self.container._container.logs(tail=tail).decode(errors="replace")
+        except docker.errors.APIError:
+            return ""
 
 
-def seed(registry: LabRegistry, source_ref: str, repo: str, tag: str) -> str:
+def seed(registry: RegistryHttp, source_ref: str, repo: str, tag: str) -> str:
     """Push a host Docker image into ``registry`` as ``repo:tag``; return its manifest digest."""
     from lab.push import docker_save, prepare_from_archive, push_image
 

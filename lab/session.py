@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import shutil
 import sys
 import uuid
@@ -29,16 +30,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import requests
+
 from lab.cluster import (
     ClusterSpec,
-    ExternalCluster,
     LabCluster,
-    ensure_network,
     remove_network,
     wait_all_nodes_ready,
 )
 from lab.credentials import new_password, register_known
 from lab.errors import LabError
+from lab.foreign import ForeignCluster, NoNodeAccess, node_address
+from lab.incluster_registry import InClusterRegistry, InClusterSpec
 from lab.kube import api_client, wait_cluster_usable
 from lab.node import NodeChanges, NodeRegistryConfig, Recorder, node_state
 from lab.offline.build import LabImages, build_all
@@ -49,7 +52,13 @@ from lab.settings import Settings
 from lab.sharing import SharedUse, file_lock
 from lab.signals import shielded
 
-Cluster = LabCluster | ExternalCluster
+Cluster = LabCluster | ForeignCluster
+Registry = LabRegistry | InClusterRegistry
+__all__ = ["LabSession", "NoNodeAccess", "Registries"]
+# Host ports for registries inside a foreign cluster (hostNetwork): above the NodePort range
+# and below Linux's ephemeral ports, so neither a Service nor an outgoing connection holds one.
+IN_CLUSTER_PORTS = range(20000, 29999)
+PORT_ATTEMPTS = 3
 
 SEED_REPO = "lab/busybox"
 SEED_TAG = "1.0"
@@ -108,21 +117,33 @@ def _register_saved_credentials(path: Path) -> None:
         register_known(str(creds.get("username") or ""), str(creds["password"]))
 
 
-class NoNodeAccess(LabError):
-    """The cluster was brought with a kubeconfig: the lab cannot touch its node."""
+def cluster_images(images: LabImages) -> tuple[str, str, str]:
+    """(registry, node agent, pull policy) for a foreign cluster. Offline: the images the lab's
+    node image preloads (a node made from it runs them with no pull; a node that loaded them
+    later may refuse them until its kubelet restarts, see README). Upstream: official images
+    the cluster pulls itself."""
+    if images.source == "offline":
+        return images.registry_image, images.preloaded_image, "Never"
+    return images.registry_image, images.workload_image, "IfNotPresent"
+
+
+class NeedsLabNetwork(LabError):
+    """A registry that only the lab's own docker network can give (a DNS alias, say)."""
 
 
 @dataclass
 class Registries:
-    """Starts registries on the cluster's network; `stop_all` stops every one it started."""
+    """Starts registries beside the cluster: on its docker network for the lab's own cluster,
+    inside it (hostNetwork on a node) for a foreign one. ``stop_all`` stops every one."""
 
     settings: Settings
     images: LabImages
     pki: LabPKI
     workdir: Path
-    started: list[LabRegistry] = field(default_factory=list)
+    foreign: ForeignCluster | None = None
+    started: list[Registry] = field(default_factory=list)
 
-    def start(self, purpose: str, **spec_kwargs: Any) -> LabRegistry:
+    def start(self, purpose: str, **spec_kwargs: Any) -> Registry:
         """A running registry named after the run and ``purpose``, with a fresh password for
         ``foo`` unless ``users=`` says otherwise (those passwords are masked all the same)."""
         suffix = uuid.uuid4().hex[:6]
@@ -130,6 +151,8 @@ class Registries:
         users = spec_kwargs.pop("users", None) or {"foo": new_password("foo")}
         for user, password in users.items():
             register_known(user, password)  # a caller's own password: masked all the same
+        if self.foreign is not None:
+            return self._start_in_cluster(f"registry-{purpose}-{suffix}", users, spec_kwargs)
         spec = RegistrySpec(
             name=name,
             image=self.images.registry_image,
@@ -143,11 +166,59 @@ class Registries:
         self.started.append(registry)
         return registry
 
-    def seed(self, registry: LabRegistry, repo: str = SEED_REPO, tag: str = SEED_TAG) -> str:
-        """Push the lab's workload image as ``repo:tag``; returns its digest."""
-        return seed(registry, self.images.workload_image, repo, tag)
+    def _start_in_cluster(
+        self, resource: str, users: dict[str, str], spec_kwargs: dict[str, Any]
+    ) -> InClusterRegistry:
+        """On the foreign cluster's first node, at a free host port: a port someone else
+        holds makes the registry exit at once, and the next port is tried."""
+        assert self.foreign is not None
+        if spec_kwargs.pop("aliases", ()):
+            raise NeedsLabNetwork(
+                "needs a DNS name for the registry that is not in its certificate: only the "
+                "lab's own cluster (its docker network) gives one"
+            )
+        spec_kwargs.pop("index", None)
+        node = self.foreign.spec.node
+        address = node_address(self.foreign.core, node)
+        image, _, pull_policy = cluster_images(self.images)
+        for attempt in range(PORT_ATTEMPTS):
+            spec = InClusterSpec(
+                name=address,
+                image=image,
+                pull_policy=pull_policy,
+                network="",
+                run_id=self.settings.run_id,
+                users=users,
+                resource=resource,
+                port=random.choice(IN_CLUSTER_PORTS),
+                node=node,
+                **spec_kwargs,
+            )
+            registry = InClusterRegistry(
+                spec, self.pki, self.workdir / resource, self.foreign.workspace()
+            )
+            try:
+                registry.start()
+            except LabError as exc:
+                if "CrashLoopBackOff" not in str(exc) or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                continue
+            self.started.append(registry)
+            return registry
+        raise AssertionError("unreachable")
 
-    def push_fresh(self, registry: LabRegistry, repo: str = SEED_REPO) -> str:
+    def seed(self, registry: Registry, repo: str = SEED_REPO, tag: str = SEED_TAG) -> str:
+        """Push the lab's workload image as ``repo:tag``; returns its digest. A push into a
+        foreign cluster whose forward a kubelet restart cut is made once more (blobs already
+        there are not sent again)."""
+        try:
+            return seed(registry, self.images.workload_image, repo, tag)
+        except requests.ConnectionError:
+            if not isinstance(registry, InClusterRegistry):
+                raise
+            return seed(registry, self.images.workload_image, repo, tag)
+
+    def push_fresh(self, registry: Registry, repo: str = SEED_REPO) -> str:
         """Push the workload under a tag no node has seen, so every pull really goes to the
         registry; returns the image reference."""
         tag = f"t-{uuid.uuid4().hex[:10]}"
@@ -216,10 +287,24 @@ class LabSession:
         if self._cluster is None:
             images = self.build()
             if self.settings.kubeconfig is not None:
-                self._cluster = ExternalCluster(self.settings.kubeconfig, images.kubectl_bin)
+                self._cluster = self._foreign(images)
             else:
                 self._cluster = self._join(images, register=True)
         return self._cluster
+
+    def _foreign(self, images: LabImages) -> ForeignCluster:
+        """The user's cluster: the lab's namespace on it goes at ``close``; the node agent
+        only with their consent (`--allow-node-changes`)."""
+        assert self.settings.kubeconfig is not None
+        namespace = f"pull-lab-{self.settings.run_id}-{self.user}".lower()
+        cluster = ForeignCluster(
+            self.settings.kubeconfig, images.kubectl_bin, self.settings.run_id, namespace
+        )
+        self._undo.callback(cluster.close)
+        if self.settings.allow_node_changes:
+            self._say(f"node agent: installing on {len(cluster.spec.nodes)} nodes")
+            cluster.allow_node_changes(*cluster_images(images)[1:])
+        return cluster
 
     @property
     def pki(self) -> LabPKI:
@@ -235,19 +320,17 @@ class LabSession:
             self.key_dir.mkdir(parents=True, exist_ok=True)
             self.key_dir.chmod(0o700)
             self._undo.callback(shutil.rmtree, self.key_dir, ignore_errors=True)
-            # Registries live on the cluster's network; a cluster brought with a kubeconfig
-            # has none of ours, so they get a network of their own (reachable from here only).
-            network = self.settings.network_name
-            if isinstance(cluster, ExternalCluster) and ensure_network(
-                network, self.settings.run_id
-            ):
-                self._undo.callback(remove_network, network)
-            factory = Registries(self.settings, self.build(), self.pki, self.key_dir / "registries")
+            # Registries live on the cluster's network, or inside a cluster brought with a
+            # kubeconfig (nothing of the lab's is on its network).
+            foreign = cluster if isinstance(cluster, ForeignCluster) else None
+            factory = Registries(
+                self.settings, self.build(), self.pki, self.key_dir / "registries", foreign
+            )
             self._undo.callback(factory.stop_all)
             self._registries = factory
         return self._registries
 
-    def trusted_registry(self, purpose: str) -> LabRegistry:
+    def trusted_registry(self, purpose: str) -> Registry:
         """A registry whose CA the node trusts (for its host only) until ``close``: for
         scenarios whose credentials come from pull secrets, so only this CA is shared state."""
         cluster = self._node_cluster()
@@ -278,10 +361,10 @@ class LabSession:
         # In the cluster's state dir: it goes when the cluster is deleted.
         return file_lock(self.settings.state_dir / "node.lock", shared)
 
-    def _node_cluster(self) -> LabCluster:
+    def _node_cluster(self) -> Cluster:
         cluster = self.cluster()
-        if isinstance(cluster, ExternalCluster):
-            raise NoNodeAccess("a cluster brought with --lab-kubeconfig gives no node access")
+        if isinstance(cluster, ForeignCluster):
+            cluster.on(cluster.spec.node)  # NoNodeAccess without the user's consent
         return cluster
 
     @contextlib.contextmanager

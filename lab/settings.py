@@ -41,6 +41,8 @@ class Settings:
     keep_cluster: bool = False
     reuse_cluster: bool = False
     kubeconfig: Path | None = None  # bring your own cluster
+    # On that cluster, a privileged node agent may change node files (and restore them).
+    allow_node_changes: bool = False
     kind_image: str | None = None  # override the node image
     workers: int = 0  # worker nodes beside the control plane (kind's default: none)
     kubernetes: str | None = None  # a minor ("1.37") or its pinned patch; None: the default
@@ -64,6 +66,11 @@ class Settings:
             load_versions(kubernetes=self.kubernetes)  # an unsupported one fails here, in one line
         if self.kubeconfig is not None and not Path(self.kubeconfig).is_file():
             raise LabError(f"kubeconfig {self.kubeconfig} does not exist", "pass an existing file")
+        if self.allow_node_changes and self.kubeconfig is None:
+            raise LabError(
+                "--allow-node-changes is for a cluster brought with a kubeconfig",
+                "add --kubeconfig FILE, or drop it: the lab's own cluster needs no consent",
+            )
 
     @property
     def state_dir(self) -> Path:
@@ -124,6 +131,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         kwargs["kubernetes"] = env["PULL_LAB_KUBERNETES"]
     if env.get("PULL_LAB_WORKERS"):
         kwargs["workers"] = parse_workers(env["PULL_LAB_WORKERS"])
+    kwargs["allow_node_changes"] = _flag(env.get("PULL_LAB_ALLOW_NODE_CHANGES"))
     kwargs["keep_cluster"] = _flag(env.get("PULL_LAB_KEEP_CLUSTER"))
     kwargs["reuse_cluster"] = _flag(env.get("PULL_LAB_REUSE_CLUSTER"))
     return Settings(**kwargs)  # type: ignore[arg-type]

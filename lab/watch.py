@@ -105,3 +105,36 @@ def wait_for(
                 raise
         finally:
             w.stop()
+
+
+def wait_gone(
+    list_func: Callable[..., Any], *, what: str, timeout: float = 120.0, **list_kwargs: Any
+) -> None:
+    """Until the list (one object, by field selector) is empty: its DELETED event, or a list
+    that no longer holds it."""
+    deadline = time.monotonic() + timeout
+    timeline = Timeline()
+    while True:
+        remaining = deadline - time.monotonic()
+        listing = list_func(**list_kwargs)
+        if not listing.items:
+            return
+        if remaining <= 0:
+            raise WaitTimeout(what, timeout, "still there", timeline)
+        w = watch.Watch()
+        try:
+            for event in w.stream(
+                list_func,
+                resource_version=listing.metadata.resource_version,
+                timeout_seconds=max(1, int(remaining)),
+                _request_timeout=remaining + 5,
+                **list_kwargs,
+            ):
+                timeline.note(f"{event['type']} {event['object'].metadata.name}")
+                if event["type"] == "DELETED":
+                    return
+        except ApiException as exc:
+            if exc.status != 410:
+                raise
+        finally:
+            w.stop()

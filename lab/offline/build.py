@@ -166,6 +166,8 @@ class Builder:
             self.key_pause(),
             self.v.pause_image,
             self.preloaded_workload_ref,
+            self.key_registry(),
+            self.registry_ref,
             RECIPE,
         )
 
@@ -179,6 +181,9 @@ class Builder:
             self.v.pause_image,
         )
         specs.append(self.workload_spec((self.preloaded_workload_ref,), labels={}))
+        # A cluster made from this node image by anyone (plain `kind create`) runs the lab's
+        # registry without a pull: `pull-lab run --kubeconfig` on an offline cluster.
+        specs.append(self.registry_spec((self.registry_ref,), labels={}))
         write_archive_file(specs, out / "images.tar")
         (out / "images.txt").write_text("\n".join(r for s in specs for r in s.refs) + "\n")
 
@@ -270,7 +275,7 @@ class Builder:
     def key_registry(self) -> str:
         return cache_key(self.apt_key(self.v.registry_package), registry_config(tls=False), RECIPE)
 
-    def build_registry(self) -> None:
+    def registry_spec(self, refs: tuple[str, ...], labels: dict[str, str]):
         binary = self.path(
             "apt-registry",
             self.apt_key(self.v.registry_package),
@@ -279,9 +284,10 @@ class Builder:
             "bin",
             "docker-registry",
         )
-        spec = images.registry_image(
-            (self.registry_ref,), binary, {images.LABEL_KEY: self.key_registry()}
-        )
+        return images.registry_image(refs, binary, labels)
+
+    def build_registry(self) -> None:
+        spec = self.registry_spec((self.registry_ref,), {images.LABEL_KEY: self.key_registry()})
         self._load(spec, "registry-image")
 
     def _load(self, spec, step: str) -> None:

@@ -153,3 +153,34 @@ def test_run_selects_scenarios_beside_lab_under_its_own_pytest_config():
     # With -c, conftest.py files load only below its directory unless confcutdir says so.
     assert f"--rootdir={SCENARIOS_DIR.parent}" in args
     assert f"--confcutdir={SCENARIOS_DIR.parent}" in args
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (
+            ["--kubernetes", "1.34,1.37"],
+            "--kubernetes with several versions makes a cluster per version "
+            "(drop --kubeconfig, or give one version)",
+        ),
+        (["--workers", "1"], "--workers makes the lab's own cluster (drop it with --kubeconfig)"),
+    ],
+)
+def test_run_on_a_foreign_cluster_refuses_what_would_make_a_cluster(capsys, tmp_path, extra, said):
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text("apiVersion: v1\n")
+    report = tmp_path / "report"
+    code, _, err = run(
+        capsys, "run", "--kubeconfig", str(kubeconfig), "--report-dir", str(report), *extra
+    )
+    assert (code, err) == (2, [f"pull-lab: error: {said}"])
+    assert not report.exists() or list(report.iterdir()) == []
+
+
+def test_node_changes_without_a_kubeconfig_is_one_line_and_exit_2(capsys, tmp_path, no_docker):
+    code, _, err = run(capsys, "run", "--allow-node-changes", "--report-dir", str(tmp_path / "r"))
+    assert code == 2
+    assert err == [
+        "pull-lab: error: --allow-node-changes is for a cluster brought with a kubeconfig "
+        "(add --kubeconfig FILE, or drop it: the lab's own cluster needs no consent)"
+    ]

@@ -47,6 +47,10 @@ LAYERS: dict[str, int] = {
     "lab.pki": CLUSTER,
     "lab.cluster": CLUSTER,
     "lab.registry": CLUSTER,
+    "lab.portforward": CLUSTER,
+    "lab.incluster_registry": CLUSTER,  # a registry inside a cluster the lab did not make
+    "lab.node_agent": CLUSTER,
+    "lab.foreign": CLUSTER,  # that cluster: its nodes, the lab's namespace, the agent
     "lab.push": CLUSTER,
     "lab.kube": CLUSTER,
     "lab.cleanup": CLUSTER,
