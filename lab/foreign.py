@@ -39,6 +39,8 @@ class NoNodeAccess(LabError):
 class NodeSet:
     node: str  # where node changes go unless a test picks another
     nodes: tuple[str, ...]
+    # Where the scheduler may put a pod: the lab pins its test pods to these only.
+    schedulable: tuple[str, ...] = ()
 
     @property
     def workers(self) -> int:
@@ -57,7 +59,8 @@ def read_nodes(core: client.CoreV1Api) -> NodeSet:
     names = tuple(str(n.metadata.name) for n in nodes if node_ready(n))
     if not names:
         raise LabError("the cluster has no Ready node", "check `kubectl get nodes`")
-    return NodeSet(node=names[0], nodes=names)
+    open_to_pods = tuple(str(n.metadata.name) for n in nodes if schedulable(n))
+    return NodeSet(node=names[0], nodes=names, schedulable=open_to_pods)
 
 
 def node_address(core: client.CoreV1Api, name: str) -> str:

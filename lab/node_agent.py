@@ -71,6 +71,10 @@ class AgentShell:
     restart_script: str = RESTART_LATER
 
     @property
+    def name(self) -> str:
+        return self.node
+
+    @property
     def exec_prefix(self) -> str:
         """How a node command runs, for a transcript (no kubeconfig)."""
         return shlex.join(

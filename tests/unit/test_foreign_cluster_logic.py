@@ -88,6 +88,7 @@ def test_the_default_node_is_where_an_unpinned_pod_lands_and_unready_nodes_are_l
     nodes = read_nodes(core)  # type: ignore[arg-type]
     assert nodes.node == "w1"
     assert nodes.nodes == ("w1", "w2", "cp")
+    assert nodes.schedulable == ("w1", "w2")
     assert nodes.workers == 2
 
 
