@@ -114,6 +114,8 @@ def foreign_run(plain_kind_cluster, tmp_path_factory):
     )
     print(f"catalogue on the plain kind cluster: {time.monotonic() - started:.1f} s")
     report = json.loads((report_dir / "report.json").read_text())
+    slowest = sorted(report["scenarios"], key=lambda s: -s["seconds"])[:8]
+    print("slowest there: " + ", ".join(f"{s['id']} {s['seconds']:.0f} s" for s in slowest))
     return proc, report, kubeconfig
 
 
