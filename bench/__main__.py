@@ -119,13 +119,21 @@ def warm_cluster_of(version, n: int) -> None:
 
 
 def catalogue(args: argparse.Namespace) -> None:
-    """The whole catalogue on a warm cache, cluster creation included; time per scenario."""
+    """The whole catalogue on a warm cache, cluster creation included; time per scenario. With
+    several ``--workers`` counts (and ``--jobs``), the shapes side by side."""
+    totals = []
     for version in args.kubernetes:
-        print(f"Kubernetes {version.kubernetes}:")
-        catalogue_of(version.kubernetes)
+        for workers in args.workers:
+            print(f"Kubernetes {version.kubernetes}, {workers} workers, {args.jobs} jobs:")
+            total = catalogue_of(version.kubernetes, workers, args.jobs)
+            totals.append((version.kubernetes, workers, total))
+    if len(totals) > 1:
+        base = totals[0][2]
+        for kubernetes, workers, total in totals:
+            print(f"  {kubernetes} {workers} workers: {total:6.1f}s  ({total / base:.2f}x)")
 
 
-def catalogue_of(kubernetes: str) -> None:
+def catalogue_of(kubernetes: str, workers: int = 0, jobs: int = 1) -> float:
     import json
 
     with tempfile.TemporaryDirectory(prefix="pull-lab-bench-report-") as tmp:
@@ -134,6 +142,7 @@ def catalogue_of(kubernetes: str) -> None:
             [
                 *(sys.executable, "-m", "lab.cli", "run"),
                 *("--kubernetes", kubernetes, "--report-dir", tmp),
+                *("--workers", str(workers), "--jobs", str(jobs)),
             ],
             capture_output=True,
             text=True,
@@ -150,6 +159,7 @@ def catalogue_of(kubernetes: str) -> None:
             f"{k} {v:.1f}s" for k, v in s["timings"].items() if k.startswith("recovery")
         )
         print(f"  {s['id']:<28} {s['outcome']:<7} {s['seconds']:6.1f}s {extra}")
+    return total
 
 
 def _versions(text: str) -> list:
@@ -224,6 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=3)
     p.set_defaults(func=warm_cluster)
     p = sub.add_parser("catalogue", help="time the whole scenario catalogue, per scenario")
+    p.add_argument(
+        "--workers",
+        type=lambda t: [int(w) for w in t.split(",")],
+        default=[0],
+        help="worker counts, comma-separated (default 0)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="scenarios at once (pull-lab run -j)")
     p.set_defaults(func=catalogue)
     p = sub.add_parser("vs-kind", help="pull-lab up + down beside raw kind create + delete")
     p.add_argument("-n", type=int, default=3)

@@ -223,6 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         pytest_args.append("--lab-keep-cluster")
     if args.workers is not None:
         pytest_args.append(f"--lab-workers={args.workers}")
+    if args.jobs > 1:
+        pytest_args += ["-n", str(args.jobs)]
     if settings.kubernetes is not None:
         pytest_args.append(f"--lab-kubernetes={settings.kubernetes}")
     if settings.kubeconfig is not None:
@@ -274,6 +276,8 @@ def run_matrix(args: argparse.Namespace, report_dir: Path) -> int:
             cmd += ["--images", args.images]
         if args.workers is not None:
             cmd += ["--workers", str(args.workers)]
+        if args.jobs > 1:
+            cmd += ["--jobs", str(args.jobs)]
         codes[patch] = subprocess.run(cmd, check=False).returncode
     ran = {p: report_dir / p for p, code in codes.items() if code in (0, 1)}
     if not ran:
@@ -415,6 +419,9 @@ def add_kubernetes_option(parser: argparse.ArgumentParser, several: bool = False
     )
 
 
+MAX_JOBS = 8
+
+
 def add_workers_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
@@ -422,6 +429,21 @@ def add_workers_option(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="worker nodes beside the control plane (default 0, or $PULL_LAB_WORKERS)",
     )
+
+
+def _jobs(text: str) -> int:
+    """argparse's type for --jobs: a count, and pytest-xdist there to run them."""
+    import importlib.util
+
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"use a whole number of jobs, not {text!r}") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"use 1 to {MAX_JOBS} jobs, not {jobs}")
+    if jobs > 1 and importlib.util.find_spec("xdist") is None:
+        raise argparse.ArgumentTypeError("more than one job needs pytest-xdist: pip install it")
+    return jobs
 
 
 def _workers(text: str) -> int:
@@ -495,6 +517,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --kubeconfig: a privileged node agent may change (and restore) node files, "
         "so node-level scenarios run too",
+    )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="scenarios at once (pytest-xdist); node-level ones still hold their node alone",
     )
     p.set_defaults(func=cmd_run, lab_kubeconfig=True)
 

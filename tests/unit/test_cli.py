@@ -184,3 +184,13 @@ def test_node_changes_without_a_kubeconfig_is_one_line_and_exit_2(capsys, tmp_pa
         "pull-lab: error: --allow-node-changes is for a cluster brought with a kubeconfig "
         "(add --kubeconfig FILE, or drop it: the lab's own cluster needs no consent)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("jobs", "said"), [("0", "use 1 to 8 jobs, not 0"), ("two", "use a whole number of jobs")]
+)
+def test_a_bad_job_count_is_a_usage_error(capsys, jobs, said):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--jobs", jobs])
+    assert exit_info.value.code == 2
+    assert said in capsys.readouterr().err
