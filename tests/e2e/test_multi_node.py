@@ -106,10 +106,11 @@ def two_worker_run(tmp_path_factory, lab_images):
     proc = subprocess.run(
         [
             *(sys.executable, "-m", "lab.cli", "run", TWO_NODES, *NODE_LEVEL, *API_LEVEL),
-            *("--workers", "2", "--name", name, "--report-dir", str(report_dir)),
+            *("--workers", "2", "--report-dir", str(report_dir)),
         ],
         cwd=ROOT,
-        env={**os.environ, "PULL_LAB_CLUSTER_NAME": ""},
+        # The name a test run's cluster takes (not `--name`: pytest names its own otherwise).
+        env={**os.environ, "PULL_LAB_CLUSTER_NAME": name},
         capture_output=True,
         text=True,
         timeout=1500,
@@ -126,6 +127,11 @@ def exec_nodes(scenario: dict) -> set[str]:
         for step in scenario["transcript"]
         if (m := DOCKER_EXEC.match(step.get("command") or ""))
     }
+
+
+def last_output(scenario: dict, title: str) -> str:
+    """The output of the scenario's last step with that title, as it ran."""
+    return [s["output"] for s in scenario["transcript"] if s["title"] == title][-1]
 
 
 def test_two_worker_run_passes_every_scenario(two_worker_run):
@@ -145,10 +151,11 @@ def test_one_worker_configured_runs_on_one_and_backs_off_on_the_other(two_worker
     configured, bare = result["nodes"]
     assert result["pod_nodes"] == {"nginx-configured": configured, "nginx-unconfigured": bare}
     assert exec_nodes(result) == set(workers)
-    observed = "\n".join(result["observed"])
-    assert "nginx-configured Running" in observed
-    assert "nginx-unconfigured: ImagePullBackOff" in observed
-    assert f"doctor on nginx-unconfigured: node {bare}, the node does not trust" in observed
+    assert "Running" in last_output(result, "kubectl get pod nginx-configured")
+    assert "ImagePullBackOff" in last_output(result, "kubectl get pod nginx-unconfigured")
+    doctor = last_output(result, "pull-lab doctor nginx-unconfigured")
+    assert f"node {bare}: kubelet" in doctor
+    assert "unknown-ca\n  likely cause: the node does not trust the registry's CA" in doctor
 
 
 def test_node_level_scenarios_change_and_use_one_worker_each(two_worker_run):
