@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,11 @@ def test_a_scenarios_pods_go_to_its_node_unless_told_otherwise(tmp_path):
     result = run.result("passed")
     assert (result.nodes, result.pod_nodes) == ((W1,), (("app", W1),))
     assert ScenarioResult.from_dict(result.to_dict()) == result
+
+
+def test_the_markdown_report_says_which_nodes_and_where_each_pod_was():
+    from lab.report import nodes_line
+
+    result = ScenarioResult.placeholder(entry("node-no-ca"), "passed")
+    held = replace(result, nodes=(W1,), pod_nodes=(("nginx-registry", W1),))
+    assert nodes_line(held) == f"**Nodes**: {W1} (alone); pods: nginx-registry on {W1}"
