@@ -10,6 +10,8 @@ Which node: non-blocking tries over the nodes, workers before the control plane 
 must ignore its NoSchedule taint); a shared hold prefers a node nobody holds, and each process
 starts its round at another worker. When nothing fits, try again shortly: a test never holds
 some nodes while it waits for others, so two tests that each want two nodes cannot deadlock.
+While a test waits to hold nodes alone it marks them wanted, and shared holds keep off wanted
+nodes: otherwise tests that share nodes one after another could keep it waiting to the end.
 Without workers there is one node, the control plane, and it all behaves as one lock.
 
 >>> locks = NodeLocks(state_dir, cluster.spec.nodes, cluster.spec.node)
@@ -101,6 +103,18 @@ class NodeLocks:
     def path(self, node: str) -> Path:
         return self.state_dir / f"node-{node}.lock"
 
+    def want_path(self, node: str) -> Path:
+        """Held while a test waits to hold ``node`` alone (see ``wanted``)."""
+        return self.state_dir / f"node-{node}.want"
+
+    def wanted(self, node: str) -> bool:
+        """A test waits to hold ``node`` alone: a shared hold keeps off it."""
+        f = try_lock(self.want_path(node), shared=True)
+        if f is None:
+            return True
+        f.close()
+        return False
+
     def candidates(self, exclusive: bool, workers_only: bool = False) -> tuple[str, ...]:
         """The nodes to try, in order: shared holds take turns over the workers."""
         first = self.workers if self.workers else self.order
@@ -129,11 +143,18 @@ class NodeLocks:
     def _acquire(
         self, candidates: tuple[str, ...], exclusive: bool, count: int
     ) -> dict[str, TextIO]:
-        while True:
-            got = self.try_hold(candidates, exclusive, count)
-            if got is not None:
-                return got
-            time.sleep(self.poll)
+        got = self.try_hold(candidates, exclusive, count)
+        if got is not None:
+            return got
+        with contextlib.ExitStack() as wants:
+            if exclusive:  # best effort: a node another waiter marked is wanted already
+                for node in candidates:
+                    if (f := try_lock(self.want_path(node))) is not None:
+                        wants.callback(f.close)
+            while got is None:
+                time.sleep(self.poll)
+                got = self.try_hold(candidates, exclusive, count)
+        return got
 
     def try_hold(
         self, candidates: tuple[str, ...], exclusive: bool, count: int
@@ -141,9 +162,10 @@ class NodeLocks:
         """One pass without waiting: ``count`` of ``candidates`` locked, or none at all. A
         shared hold takes a node nobody holds if there is one, else one others share."""
         passes = [self._alone] if exclusive else [_idle_then_shared, self._shared]
+        usable = candidates if exclusive else [n for n in candidates if not self.wanted(n)]
         for attempt in passes:
             got: dict[str, TextIO] = {}
-            for node in candidates:
+            for node in usable:
                 f = attempt(self.path(node))
                 if f is not None:
                     got[node] = f

@@ -153,3 +153,19 @@ def test_the_markdown_report_says_which_nodes_and_where_each_pod_was():
     result = ScenarioResult.placeholder(entry("node-no-ca"), "passed")
     held = replace(result, nodes=(W1,), pod_nodes=(("nginx-registry", W1),))
     assert nodes_line(held) == f"**Nodes**: {W1} (alone); pods: nginx-registry on {W1}"
+
+
+def test_shared_holds_keep_off_a_node_a_waiting_test_wants_alone(tmp_path):
+    nodes = locks(tmp_path, W1)
+    other = NodeLocks(tmp_path, (CP, W1), CP, poll=0.01)
+    got: list[str] = []
+    with nodes.hold(exclusive=False) as a, nodes.hold(exclusive=False) as b:
+        assert {a.node, b.node} == {W1, CP}
+        waiter = threading.Thread(target=lambda: _hold_once(other, got))
+        waiter.start()
+        time.sleep(0.1)
+        assert got == [] and nodes.wanted(W1) and nodes.wanted(CP)
+        # A shared hold arriving now waits instead of taking a node the waiter wants.
+        assert nodes.try_hold(nodes.order, exclusive=False, count=1) is None
+    waiter.join(timeout=5)
+    assert got and not nodes.wanted(W1) and not nodes.wanted(CP)
