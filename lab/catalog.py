@@ -17,6 +17,7 @@ class Entry:
     title: str
     tutorial: str  # the tutorial step it replays, or "beyond the tutorial"
     node_level: bool = False  # changes node files: serialized, skipped without node access
+    workers: int = 0  # worker nodes it needs (skipped on a lab with fewer)
 
 
 CATALOG: tuple[Entry, ...] = (
@@ -53,6 +54,15 @@ CATALOG: tuple[Entry, ...] = (
         "image already on the node with IfNotPresent: 'already present on machine'",
         "1: events after recovery",
         True,
+    ),
+    Entry(
+        "one-worker-configured",
+        "test_two_nodes",
+        "CA and config.json on one worker only: the same pod runs there, backs off on the other; "
+        "doctor names the node",
+        "1: configure the node (here one of two)",
+        True,
+        workers=2,
     ),
     Entry(
         "secret-kubectl",

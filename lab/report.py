@@ -176,6 +176,8 @@ def render_markdown(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
         ]
         if r.error:
             lines += ["```", r.error, "```", ""]
+        if r.nodes:
+            lines += [nodes_line(r), ""]
         if r.expected:
             lines += ["**Expected**", "", *(f"- {e}" for e in r.expected), ""]
         if r.observed:
@@ -198,6 +200,13 @@ def render_markdown(results: Sequence[ScenarioResult], meta: ReportMeta) -> str:
         if r.transcript:
             lines += ["**Transcript**", "", "```console", transcript_text(r.transcript), "```"]
     return "\n".join(lines) + "\n"
+
+
+def nodes_line(r: ScenarioResult) -> str:
+    """The nodes the scenario held (alone when node-level) and where each of its pods was."""
+    held = "alone" if r.node_level else "shared"
+    pods = ", ".join(f"{pod} on {node or 'no node'}" for pod, node in r.pod_nodes)
+    return f"**Nodes**: {', '.join(r.nodes)} ({held})" + (f"; pods: {pods}" if pods else "")
 
 
 # ---- HTML -------------------------------------------------------------------------------------

@@ -97,6 +97,8 @@ class ScenarioResult:
     events: tuple[PodEvent, ...] = ()
     transcript: tuple[TranscriptStep, ...] = ()
     error: str = ""
+    nodes: tuple[str, ...] = ()  # the nodes it held (alone when node_level)
+    pod_nodes: tuple[tuple[str, str], ...] = ()  # (pod, the node the API says it is on)
 
     @staticmethod
     def placeholder(entry: Entry, outcome: str = "failed", error: str = "") -> ScenarioResult:
@@ -132,6 +134,10 @@ class ScenarioResult:
         }
         if self.error:
             d["error"] = self.error
+        if self.nodes:
+            d["nodes"] = list(self.nodes)
+        if self.pod_nodes:
+            d["pod_nodes"] = dict(self.pod_nodes)
         return d
 
     @staticmethod
@@ -153,4 +159,6 @@ class ScenarioResult:
             events=tuple(PodEvent.from_dict(e) for e in d.get("events") or ()),
             transcript=tuple(step_from_dict(s) for s in d.get("transcript") or ()),
             error=d.get("error") or "",
+            nodes=tuple(d.get("nodes") or ()),
+            pod_nodes=tuple((d.get("pod_nodes") or {}).items()),
         )

@@ -53,6 +53,17 @@ DESCRIBE_TAIL = 12
 DEFAULT_DIAGNOSIS = {"unauthorized": "no-credentials"}
 
 
+def pinned(manifest: dict, node: str) -> dict:
+    """The pod with ``spec.nodeName`` set to ``node`` ("" leaves it to the scheduler).
+
+    nodeName, not a nodeSelector on kubernetes.io/hostname: the kubelet of that node takes the
+    pod without the scheduler, so the control plane's NoSchedule taint needs no toleration, a
+    pod never waits on the scheduler, and `lab.check` pins its probes the same way."""
+    if node:
+        manifest["spec"]["nodeName"] = node
+    return manifest
+
+
 @dataclass
 class ScenarioRun:
     """A scenario in its own namespace on the lab's cluster; ``run_id`` labels what it makes."""
@@ -65,6 +76,11 @@ class ScenarioRun:
     kubernetes_version: str
     run_id: str
     runtime_version: str = ""  # the node's, e.g. containerd://2.3.4
+    # The node the scenario holds, its pods pinned there (nodeName); "" lets the scheduler
+    # place them (a lab without workers: one node anyway).
+    node: str = ""
+    nodes_held: tuple[str, ...] = ()
+    pod_nodes: dict[str, str] = field(default_factory=dict)
     transcript: Transcript = field(default_factory=Transcript)
     expected: list[str] = field(default_factory=list)
     observed: list[str] = field(default_factory=list)
@@ -103,18 +119,23 @@ class ScenarioRun:
         pull_secrets: tuple[str, ...] = (),
         pull_policy: str = "IfNotPresent",
         extra_containers: tuple[tuple[str, str], ...] = (),
+        node: str | None = None,
     ) -> dict:
-        """The tutorial's pod, labelled with this run (``lab.pods.pod_manifest``).
+        """The tutorial's pod, labelled with this run (``lab.pods.pod_manifest``), pinned to
+        ``node`` (default: the scenario's own node, if it has one).
 
         Example: ``run.pod("nginx-registry", image, container="nginx", pull_policy="Always")``."""
-        return pod_manifest(
-            name,
-            image,
-            run_id=self.run_id,
-            container=container,
-            pull_secrets=pull_secrets,
-            pull_policy=pull_policy,
-            extra_containers=extra_containers,
+        return pinned(
+            pod_manifest(
+                name,
+                image,
+                run_id=self.run_id,
+                container=container,
+                pull_secrets=pull_secrets,
+                pull_policy=pull_policy,
+                extra_containers=extra_containers,
+            ),
+            self.node if node is None else node,
         )
 
     # ---- commands --------------------------------------------------------------------------
@@ -428,11 +449,12 @@ class ScenarioRun:
         self.saw(f"another failed pull ({wanted.name}) after {before} before it")
 
     def collect_events(self, pod_name: str) -> None:
-        """Every event about the pod, for the report's timeline."""
+        """Every event about the pod, for the report's timeline, and the node it is on."""
         try:
             pod: Any = self.core.read_namespaced_pod(pod_name, self.namespace)
         except client.ApiException:
             return
+        self.pod_nodes[pod_name] = pod.spec.node_name or ""
         items: list[Any] = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.uid={pod.metadata.uid}"
         ).items
@@ -474,4 +496,6 @@ class ScenarioRun:
                 for s in self.transcript.steps
             ),
             error=error,
+            nodes=self.nodes_held,
+            pod_nodes=tuple(sorted(self.pod_nodes.items())),
         )

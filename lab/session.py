@@ -44,12 +44,13 @@ from lab.foreign import ForeignCluster, NoNodeAccess, node_address
 from lab.incluster_registry import InClusterRegistry, InClusterSpec
 from lab.kube import api_client, wait_cluster_usable
 from lab.node import NodeChanges, NodeRegistryConfig, Recorder, node_state
+from lab.node_locks import NodeHold, NodeLocks
 from lab.offline.build import LabImages, build_all
 from lab.offline.cache import BuildCache
 from lab.pki import LabPKI, write_private
 from lab.registry import LabRegistry, RegistrySpec, seed
 from lab.settings import Settings
-from lab.sharing import SharedUse, file_lock
+from lab.sharing import SharedUse
 from lab.signals import shielded
 
 Cluster = LabCluster | ForeignCluster
@@ -253,6 +254,7 @@ class LabSession:
         self._cluster: Cluster | None = None
         self._pki: LabPKI | None = None
         self._registries: Registries | None = None
+        self._node_locks: NodeLocks | None = None
         # Everything made here is undone in reverse order, even when one undo fails.
         self._undo = contextlib.ExitStack()
 
@@ -335,31 +337,46 @@ class LabSession:
         scenarios whose credentials come from pull secrets, so only this CA is shared state."""
         cluster = self._node_cluster()
         registry = self.registries.start(purpose)
-        # Every node: with workers, a pod may land on any of them.
-        configs = [NodeRegistryConfig(NodeChanges(cluster.on(n))) for n in cluster.spec.nodes]
-        # Shared, not alone: the file is this registry's own (a host nobody else uses), so it
-        # disturbs no other test that shares the node, and a node-level test (which holds the
-        # node alone and compares the node before and after) cannot run meanwhile. Taking the
-        # node alone here would make every run's start wait for the longest API-level scenario
-        # of every other run (secret-update: two minutes).
-        with self.node_lock(shared=True):
-            for config in configs:
+        locks = self.node_locks()
+        # Every node: API-level scenarios spread over all of them.
+        configs = {n: NodeRegistryConfig(NodeChanges(cluster.on(n))) for n in cluster.spec.nodes}
+        # Each node shared, not alone: the file is this registry's own (a host nobody else
+        # uses), so it disturbs no other test that shares the node, and a node-level test
+        # (which holds its node alone and compares it before and after) cannot run there
+        # meanwhile. Taking nodes alone here would make every run's start wait for the longest
+        # API-level scenario of every other run (secret-update: two minutes).
+        for node, config in configs.items():
+            with locks.shared_on(node):
                 config.install_ca(registry.spec.host, self.pki.ca_pem)
 
         def untrust() -> None:
-            with self.node_lock(shared=True):
-                for config in configs:
+            for node, config in configs.items():
+                with locks.shared_on(node):
                     config.restore()
 
         self._undo.callback(untrust)
         return registry
 
     # ---- the node ------------------------------------------------------------------------
-    def node_lock(self, shared: bool = False) -> contextlib.AbstractContextManager[None]:
-        """A readers-writer lock on the node, across processes: whoever changes node files or
-        restarts the kubelet holds it alone; everything else that uses the node shares it."""
-        # In the cluster's state dir: it goes when the cluster is deleted.
-        return file_lock(self.settings.state_dir / "node.lock", shared)
+    def node_locks(self) -> NodeLocks:
+        """A readers-writer lock per node, across processes (``lab.node_locks``): whoever
+        changes a node's files or restarts its kubelet holds that node alone; everything else
+        that uses a node shares it. In the cluster's state dir: they go with the cluster."""
+        if self._node_locks is None:
+            cluster = self.cluster()
+            if isinstance(cluster, LabCluster):
+                nodes, control_plane = cluster.spec.nodes, cluster.spec.node
+            else:  # no node of ours to name: one lock for the whole cluster
+                nodes, control_plane = ("cluster",), "cluster"
+            start = int("".join(c for c in self.user if c.isdigit()) or 0)
+            self._node_locks = NodeLocks(self.settings.state_dir, nodes, control_plane, start)
+        return self._node_locks
+
+    def holding_nodes(
+        self, exclusive: bool, count: int = 1, workers_only: bool = False
+    ) -> contextlib.AbstractContextManager[NodeHold]:
+        """Hold ``count`` nodes (alone when ``exclusive``) for one block: see ``NodeLocks``."""
+        return self.node_locks().hold(exclusive, count, workers_only)
 
     def _node_cluster(self) -> Cluster:
         cluster = self.cluster()
@@ -368,22 +385,26 @@ class LabSession:
         return cluster
 
     @contextlib.contextmanager
-    def changing_node(self, recorder: Recorder | None = None) -> Iterator[NodeRegistryConfig]:
-        """The node's registry config for one block; every change is undone when it ends, and
-        the node's registry files and services must then be as they were before.
+    def changing_node(
+        self, recorder: Recorder | None = None, node: str = ""
+    ) -> Iterator[NodeRegistryConfig]:
+        """One node's registry config (default: the control plane) for one block; every change
+        is undone when it ends, and that node's registry files and services must then be as
+        they were before.
 
-        Hold ``node_lock()`` around it. Each change (undo included) goes to ``recorder`` as
-        the command that ran on the node."""
+        Hold that node alone around it (``holding_nodes``). Each change (undo included) goes
+        to ``recorder`` as the command that ran on the node."""
         cluster = self._node_cluster()
-        before = node_state(cluster)
-        config = NodeRegistryConfig(NodeChanges(cluster, recorder=recorder, name=cluster.spec.node))
+        shell = cluster.on(node or cluster.spec.node)
+        before = node_state(shell)
+        config = NodeRegistryConfig(NodeChanges(shell, recorder=recorder, name=shell.name))
         try:
             yield config
         finally:
             errors = config.restore()
         if errors:
             raise LabError("node changes not undone: " + "; ".join(errors))
-        after = node_state(cluster)
+        after = node_state(shell)
         if after != before:
             raise LabError(
                 f"node state leaked out of the test:\nbefore:\n{before}\nafter:\n{after}"

@@ -18,6 +18,7 @@ import fcntl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 
 @contextlib.contextmanager
@@ -31,6 +32,19 @@ def file_lock(path: Path, shared: bool = False) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def try_lock(path: Path, shared: bool = False) -> TextIO | None:
+    """``path`` locked like ``file_lock`` but without waiting: the open file (closing it lets
+    go), or None when another holder's lock conflicts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    f = open(path, "a")  # noqa: SIM115 - the caller closes it to let go of the lock
+    try:
+        fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
 
 
 @dataclass(frozen=True)

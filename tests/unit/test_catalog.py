@@ -55,7 +55,7 @@ def test_catalogue_ids_are_unique_and_lookup_fails_clearly():
 
 
 # Fixtures that change node files: a scenario that reaches one of them is node-level.
-NODE_FIXTURES = {"lab_node", "lab_own_registry"}
+NODE_FIXTURES = {"lab_node", "lab_own_registry", "lab_worker_pair"}
 
 
 def _is_fixture(func: ast.FunctionDef) -> bool:

@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "lab.dockerconfig": NODE,
     "lab.kubectl": NODE,
     "lab.node": NODE,
+    "lab.node_locks": NODE,  # which node a test holds: a lock per node
     "lab.credential_provider": NODE,
     "lab.secrets": NODE,
     "lab.session": NODE,  # brings up cluster, registries and the node's trust of their CA
