@@ -366,8 +366,11 @@ class LabSession:
             cluster = self.cluster()
             if isinstance(cluster, LabCluster):
                 nodes, control_plane = cluster.spec.nodes, cluster.spec.node
-            else:  # no node of ours to name: one lock for the whole cluster
-                nodes, control_plane = ("cluster",), "cluster"
+            else:
+                # A foreign cluster: test pods go only where its scheduler would put them; the
+                # last of those nodes is tried last, as a lab's control plane is.
+                nodes = cluster.spec.schedulable or cluster.spec.nodes
+                control_plane = nodes[-1]
             start = int("".join(c for c in self.user if c.isdigit()) or 0)
             self._node_locks = NodeLocks(self.settings.state_dir, nodes, control_plane, start)
         return self._node_locks
