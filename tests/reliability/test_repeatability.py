@@ -9,15 +9,14 @@ secrets and the controller writes the report. Then every file they wrote is scan
 into the test's own directory), the lab's build logs, the cluster's state dir, and any
 /tmp/pull-lab-* dir the runs left.
 
-The three ways run at the same time, the alone runs ALONE_AT_ONCE at a time: every run takes
-the node lock (lab.sharing) as an xdist worker does, so node-level scenarios still hold the
-node alone, while the API-level waits of all the runs overlap. Each run lists the scenarios
-API-level first, the longest wait (secret-update, one kubelet sync period) at their head: the
-three secret-updates then share one window instead of each keeping the node from node-level
-scenarios for two minutes. Nothing is left out; each run still replays every scenario. The
-floor on one node is the node-level scenarios three times over plus the serial run's own
-API-level ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another), and
-only if a run's start and end (its CA on the node) do not wait for the node alone.
+The three ways run at the same time on a cluster with two workers, the alone runs
+ALONE_AT_ONCE at a time: every run takes a node lock per node (lab.node_locks) as an xdist
+worker does, so a node-level scenario holds one node alone while other runs' scenarios use the
+other nodes, and the API-level waits of all the runs overlap. Each run lists the scenarios
+API-level first, the longest wait (secret-update, one kubelet sync period) at their head.
+Nothing is left out; each run replays every scenario, the two-worker one included. On one node
+the floor was the node-level scenarios three times over plus the serial run's own API-level
+ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ MASK = "******"
 # Alone runs at once: each is its own process (its masker saw nothing before its scenario).
 ALONE_AT_ONCE = 2
 LONGEST_WAIT = "secret-update"
+WORKERS = 2
 
 
 def verdicts(report_dir: Path) -> dict[str, str]:
@@ -107,6 +107,9 @@ def test_catalogue_gives_the_same_verdicts_three_ways_and_leaks_no_password(
     # TMPDIR: the runs' pytest temp dirs (what stays of them) land where the scan looks.
     env = {
         "PULL_LAB_CLUSTER_NAME": name,
+        # Two workers: every scenario runs (one needs a pair of workers), and node-level ones
+        # of the three ways hold different nodes at once instead of queueing for one.
+        "PULL_LAB_WORKERS": str(WORKERS),
         "PULL_LAB_CACHE_DIR": str(lab_settings.cache_dir),
         "TMPDIR": str(d / "tmp"),
     }
