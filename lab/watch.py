@@ -7,7 +7,7 @@ there, and so a failure says what was last seen instead of just "timeout".
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,27 @@ class WaitFailed(LabError):
     def __init__(self, what: str, reason: str, timeline: Timeline) -> None:
         super().__init__(f"{what}: {reason}")
         self.timeline = timeline
+
+
+def events_after(
+    list_func: Callable[..., Any], listing: Any, remaining: float, list_kwargs: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """Watch events since ``listing``, for at most ``remaining`` seconds; a 410 (the
+    resource version is too old) just ends them, and the caller lists again."""
+    w = watch.Watch()
+    try:
+        yield from w.stream(
+            list_func,
+            resource_version=listing.metadata.resource_version,
+            timeout_seconds=max(1, int(remaining)),
+            _request_timeout=remaining + 5,
+            **list_kwargs,
+        )
+    except ApiException as exc:
+        if exc.status != 410:
+            raise
+    finally:
+        w.stop()
 
 
 def wait_for(
@@ -82,29 +103,16 @@ def wait_for(
         for obj in listing.items:
             if reached(obj):
                 return obj, timeline
-        w = watch.Watch()
-        try:
-            for event in w.stream(
-                list_func,
-                resource_version=listing.metadata.resource_version,
-                timeout_seconds=max(1, int(remaining)),
-                _request_timeout=remaining + 5,
-                **list_kwargs,
-            ):
-                obj = event["object"]
-                if event["type"] == "DELETED":
-                    last[0] = f"deleted: {describe(obj)}"
-                    timeline.note(last[0])
-                    continue
-                if reached(obj):
-                    return obj, timeline
-                if time.monotonic() >= deadline:
-                    break
-        except ApiException as exc:
-            if exc.status != 410:  # 410 Gone: resource version too old, list again
-                raise
-        finally:
-            w.stop()
+        for event in events_after(list_func, listing, remaining, list_kwargs):
+            obj = event["object"]
+            if event["type"] == "DELETED":
+                last[0] = f"deleted: {describe(obj)}"
+                timeline.note(last[0])
+                continue
+            if reached(obj):
+                return obj, timeline
+            if time.monotonic() >= deadline:
+                break
 
 
 def wait_gone(
@@ -121,20 +129,7 @@ def wait_gone(
             return
         if remaining <= 0:
             raise WaitTimeout(what, timeout, "still there", timeline)
-        w = watch.Watch()
-        try:
-            for event in w.stream(
-                list_func,
-                resource_version=listing.metadata.resource_version,
-                timeout_seconds=max(1, int(remaining)),
-                _request_timeout=remaining + 5,
-                **list_kwargs,
-            ):
-                timeline.note(f"{event['type']} {event['object'].metadata.name}")
-                if event["type"] == "DELETED":
-                    return
-        except ApiException as exc:
-            if exc.status != 410:
-                raise
-        finally:
-            w.stop()
+        for event in events_after(list_func, listing, remaining, list_kwargs):
+            timeline.note(f"{event['type']} {event['object'].metadata.name}")
+            if event["type"] == "DELETED":
+                return
