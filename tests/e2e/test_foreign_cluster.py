@@ -28,7 +28,9 @@ from kubernetes import client
 
 from lab.cluster import ensure_network, remove_network
 from lab.kube import api_client
+from lab.node import NODE_STATE_SCRIPT
 from lab.settings import LABEL
+from tests.reliability.conftest import SIGINT, start_pull_lab
 
 pytestmark = pytest.mark.e2e
 
@@ -150,12 +152,50 @@ def test_node_commands_went_through_the_agent_and_the_registries_inside(foreign_
     assert "docker exec" not in text
 
 
-def test_nothing_the_lab_made_is_left_in_the_cluster(foreign_run):
-    _, _, kubeconfig = foreign_run
+def lab_objects(kubeconfig: Path) -> list[str]:
+    """Whatever carries the lab's run label on the cluster: namespaces, pods, agents, secrets."""
     api = api_client(kubeconfig)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    labelled = f"{LABEL}"
-    assert core.list_namespace(label_selector=labelled).items == []
-    assert core.list_pod_for_all_namespaces(label_selector=labelled).items == []
-    assert apps.list_daemon_set_for_all_namespaces(label_selector=labelled).items == []
-    assert core.list_secret_for_all_namespaces(label_selector=labelled).items == []
+    found = [
+        *core.list_namespace(label_selector=LABEL).items,
+        *core.list_pod_for_all_namespaces(label_selector=LABEL).items,
+        *apps.list_daemon_set_for_all_namespaces(label_selector=LABEL).items,
+        *core.list_secret_for_all_namespaces(label_selector=LABEL).items,
+    ]
+    return [f"{o.kind or type(o).__name__} {o.metadata.name}" for o in found]
+
+
+def test_nothing_the_lab_made_is_left_in_the_cluster(foreign_run):
+    _, _, kubeconfig = foreign_run
+    assert lab_objects(kubeconfig) == []
+
+
+def test_ctrl_c_mid_scenario_leaves_the_cluster_and_its_node_as_they_were(
+    plain_kind_cluster, foreign_run, tmp_path
+):
+    """After the catalogue: a run stopped while its node-level scenario has moved a file away
+    on the node puts the file back, and deletes its namespace, agent and registries."""
+    name, kubeconfig = plain_kind_cluster
+    node = f"{name}-worker"  # the one node open to pods: where node changes go
+
+    def fingerprint() -> str:
+        return subprocess.run(
+            ["docker", "exec", node, "sh", "-c", NODE_STATE_SCRIPT],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    before = fingerprint()
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    lab = start_pull_lab(
+        *("run", "node-no-ca", f"--kubeconfig={kubeconfig}", "--allow-node-changes"),
+        f"--report-dir={tmp_path / 'report'}",
+        env=env,
+    )
+    lab.wait_for_line(lambda ln: "move the registry CA away" in ln, timeout=300)
+    assert fingerprint() != before, "the node was not changed before the signal"
+    lab.signal(SIGINT)
+    assert lab.finish() != 0
+    assert lab_objects(kubeconfig) == [], lab.text[-2000:]
+    assert fingerprint() == before
