@@ -1,6 +1,7 @@
 """An image loaded into a running node (`kind load docker-image`, `ctr images import`) runs at
 once for a pod without credentials, with `imagePullPolicy: Never` and no pull: what the README
-tells users of air-gapped clusters to do with the lab's registry and agent images.
+tells users of air-gapped clusters to do with the lab's registry and agent images. The image
+has an ID of its own, as those two have: no registry ever served it to the node.
 
 On a 1.35+ kubelet this holds only while the kubelet has no record of pulling that image (by
 its ID) with credentials: such an image is re-verified (docs/findings.md, the kubelet's
@@ -26,8 +27,22 @@ pytestmark = pytest.mark.e2e
 def loaded_image(lab_images, lab_cluster, lab_node):
     """The workload image under a tag no node has seen, `kind load`ed into the running node;
     removed from the node and from Docker afterwards."""
-    ref = f"pull-lab.local/loaded-later-{uuid.uuid4().hex[:8]}:1.0"
-    subprocess.run(["docker", "tag", lab_images.workload_image, ref], check=True)
+    unique = uuid.uuid4().hex[:8]
+    ref = f"pull-lab.local/loaded-later-{unique}:1.0"
+    # An image ID of its own (a label changes the config): a plain tag of the workload image
+    # would share its ID with what other tests pulled with a secret, and a 1.35+ kubelet
+    # refuses such an image to a pod without credentials (it did, in the full suite).
+    container = subprocess.run(
+        ["docker", "create", lab_images.workload_image], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        subprocess.run(
+            ["docker", "commit", "--change", f"LABEL loaded-later={unique}", container, ref],
+            capture_output=True,
+            check=True,
+        )
+    finally:
+        subprocess.run(["docker", "rm", container], capture_output=True, check=False)
     try:
         load = subprocess.run(
             [str(lab_images.kind_bin), "load", "docker-image", ref, f"--name={lab_cluster.name}"],
