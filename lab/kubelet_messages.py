@@ -1,4 +1,5 @@
-"""The kubelet's own words where they changed between the minors the lab supports.
+"""The kubelet's own words that scenarios assert in more than one place, and those that changed
+between the minors the lab supports.
 
 Scenarios and tests assert these exactly, choosing by the kubelet version the node reports
 (lab/pods.py `node_kubelet_version`), never by the version the lab meant to build.
@@ -55,3 +56,15 @@ def token_refused(
         quoted = f"failed to get service account token: {reason}".replace('"', '\\"')
         return f'"Failed to provide credentials for image" err="{quoted}"'
     return f"Error getting service account token {namespace}/{account}: {reason}"
+
+
+def unknown_ca_failure(image: str, host: str) -> str:
+    """A waiting container's message when the node does not trust the registry's CA: containerd
+    fails the manifest HEAD, and Go's crypto/tls (since Go 1.20, which containerd 2.x is built
+    with) wraps the x509 error."""
+    repo, tag = image.removeprefix(f"{host}/").rsplit(":", 1)
+    return (
+        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
+        f'failed to do request: Head "https://{host}/v2/{repo}/manifests/{tag}": '
+        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+    )

@@ -13,6 +13,7 @@ import pytest
 
 from lab.dockerconfig import auth_entry
 from lab.expect import view_of
+from lab.kubelet_messages import unknown_ca_failure
 from lab.node import KUBELET_CONFIG_JSON, certs_dir
 from lab.tutorial import tutorial_image
 
@@ -50,12 +51,7 @@ def test_one_worker_configured(lab_scenario, lab_worker_pair, lab_own_registry, 
     lab_scenario.pulled_fresh(running, image)
 
     failing = lab_scenario.expect_pull_failure(pods[bad], "unknown-ca")
-    repo, tag = image.removeprefix(f"{host}/").rsplit(":", 1)
-    assert view_of(failing).message == (
-        f'failed to pull and unpack image "{image}": failed to resolve reference "{image}": '
-        f'failed to do request: Head "https://{host}/v2/{repo}/manifests/{tag}": '
-        "tls: failed to verify certificate: x509: certificate signed by unknown authority"
-    ), view_of(failing).message
+    assert view_of(failing).message == unknown_ca_failure(image, host), view_of(failing).message
     lab_scenario.expect_back_off(pods[bad])
 
     lab_scenario.expect(f"pull-lab doctor names node {bad} and the cause: {UNKNOWN_CA_CAUSE}")

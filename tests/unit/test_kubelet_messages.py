@@ -33,3 +33,15 @@ def test_token_refusal_as_logged_on_1_34_and_1_37():
         'failed to fetch token: serviceaccounts \\"builder\\" is forbidden: system:node:n1 is not '
         'authorized to request tokens for audience \\"aud\\""'
     )
+
+
+def test_the_unknown_ca_message_names_the_manifest_request_and_the_wrapped_x509_error():
+    from lab.kubelet_messages import unknown_ca_failure
+
+    image = "10.0.0.7:24414/lab/nginx:1.7.9"
+    assert unknown_ca_failure(image, "10.0.0.7:24414") == (
+        'failed to pull and unpack image "10.0.0.7:24414/lab/nginx:1.7.9": failed to resolve '
+        'reference "10.0.0.7:24414/lab/nginx:1.7.9": failed to do request: Head '
+        '"https://10.0.0.7:24414/v2/lab/nginx/manifests/1.7.9": tls: failed to verify '
+        "certificate: x509: certificate signed by unknown authority"
+    )
