@@ -256,7 +256,7 @@ class LabRegistry(RegistryHttp):
                 subnet, used = network_ipv4(self.client, self.spec.network)
                 self.ip = free_address(subnet, used | {self.ip}, None)
         try:
-            self.host_port = int(self.container.get_exposed_port(REGISTRY_PORT))  # type: ignore[union-attr]
+            self.host_port = self._published_port()
             self.wait_ready()
         except BaseException:
             self.stop()
@@ -305,6 +305,27 @@ class LabRegistry(RegistryHttp):
         scheme = "https" if self.spec.tls else "http"
         return f"{scheme}://127.0.0.1:{self.host_port}"
 
+    def _published_port(self) -> int:
+        """The loopback port docker chose, read from the container itself: testcontainers'
+        own lookup waits for a running state that a container which exits at once never
+        reaches, and would hide the cause behind a timeout."""
+        self._raise_if_exited()
+        assert self.container is not None and self.container._container is not None
+        bindings = self.container._container.ports.get(f"{REGISTRY_PORT}/tcp") or []
+        if not bindings:  # it exited between the two looks
+            self._raise_if_exited()
+            raise LabError(f"registry {self.spec.name} published no port for {REGISTRY_PORT}")
+        return int(bindings[0]["HostPort"])
+
+    def _raise_if_exited(self) -> None:
+        assert self.container is not None and self.container._container is not None
+        self.container._container.reload()
+        if self.container._container.status in ("exited", "dead"):
+            raise LabError(
+                f"registry {self.spec.name} exited while starting",
+                "its log ends: " + self.logs(5).strip().replace("\n", " | ")[-300:],
+            )
+
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Ready when /v2/ answers 401 over TLS (200 over plain HTTP, which has no users);
         fail at once if the container exits."""
@@ -312,13 +333,7 @@ class LabRegistry(RegistryHttp):
         last = "no answer yet"
         session = self.session()
         while time.monotonic() < deadline:
-            assert self.container is not None and self.container._container is not None
-            self.container._container.reload()
-            if self.container._container.status == "exited":
-                raise LabError(
-                    f"registry {self.spec.name} exited while starting",
-                    "its log ends: " + self.logs(5).strip().replace("\n", " | ")[-300:],
-                )
+            self._raise_if_exited()
             try:
                 resp = session.get(f"{self.url}/v2/", timeout=2)
                 if resp.status_code == (401 if self.spec.tls else 200):

@@ -21,8 +21,19 @@ class BrokenRegistry(LabRegistry):
         config.write_text(config.read_text().replace("/lab/server.crt", "/lab/missing.crt"))
 
 
+class BrokenRegistrySeenLate(BrokenRegistry):
+    """The lab looks only after the container has already exited: the case CI once met,
+    where a lookup that waits for "running" hid the cause behind a timeout."""
+
+    def _start_container(self) -> None:
+        super()._start_container()
+        assert self.container is not None and self.container._container is not None
+        self.container._container.wait(timeout=60)  # blocks until the container stops
+
+
+@pytest.mark.parametrize("kind", [BrokenRegistry, BrokenRegistrySeenLate], ids=["early", "late"])
 def test_registry_that_exits_at_start_is_a_clear_error(
-    lab_cluster, lab_images, lab_settings, lab_pki, tmp_path
+    kind, lab_cluster, lab_images, lab_settings, lab_pki, tmp_path
 ):
     name = f"{lab_settings.cluster_name}-broken"
     spec = RegistrySpec(
@@ -32,7 +43,7 @@ def test_registry_that_exits_at_start_is_a_clear_error(
         run_id=lab_settings.run_id,
     )
     with pytest.raises(LabError, match=rf"registry {name} exited while starting.*missing\.crt"):
-        BrokenRegistry(spec, lab_pki, tmp_path / "reg").start()
+        kind(spec, lab_pki, tmp_path / "reg").start()
     left = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
         capture_output=True,
