@@ -29,6 +29,8 @@ from lab.versions import Versions, load_versions
 LOCAL_REGISTRY = "pull-lab.local"  # a name no public registry serves; offline images only
 # Bump when a change to the build code changes its output without changing any version.
 RECIPE = "3"
+# Bump when only the node image's own recipe changes (nodeimage.py): nothing else rebuilds.
+NODE_RECIPE = "1"
 MIN_FREE_BYTES = 12 * 1024**3
 
 
@@ -219,6 +221,7 @@ class Builder:
             self.key_cni(),
             self.key_components(),
             RECIPE,
+            NODE_RECIPE,
         )
 
     def build_node(self) -> None:

@@ -50,6 +50,27 @@ def install_kind_files(kind_files: Path, root: Path) -> None:
         dest.chmod(0o755 if executable else 0o644)
 
 
+# kind's entrypoint asks DNS for host.docker.internal, with a 5 s timeout. On the lab's network
+# (masquerading off) docker's resolver forwards that query to the host's upstream servers and no
+# answer can come back: every node boot waited the full 5 s, and the query left the host. A
+# Linux engine only ever names that host through /etc/hosts (--add-host), so the image asks
+# the hosts file alone and falls back, as kind does, to the default gateway.
+DOCKER_HOST_LOOKUP = "getent ahostsv4 'host.docker.internal'"
+DOCKER_HOST_LOOKUP_FILES_ONLY = "getent -s files ahostsv4 'host.docker.internal'"
+
+
+def look_up_docker_host_in_hosts_file(entrypoint: Path) -> None:
+    """Rewrite the one lookup; a kind release that changed it fails the build, not the boot."""
+    text = entrypoint.read_text()
+    if text.count(DOCKER_HOST_LOOKUP) != 1:
+        raise StepFailed(
+            STEP,
+            f"kind's entrypoint {entrypoint} no longer has exactly one `{DOCKER_HOST_LOOKUP}`",
+            "update lab/offline/nodeimage.py for this kind release",
+        )
+    entrypoint.write_text(text.replace(DOCKER_HOST_LOOKUP, DOCKER_HOST_LOOKUP_FILES_ONLY))
+
+
 def _unit_wanted_by(unit: Path) -> list[str]:
     targets = []
     for line in unit.read_text().splitlines():
@@ -167,6 +188,7 @@ def configure_rootfs(
     log: Path,
 ) -> None:
     install_kind_files(kind_files, root)
+    look_up_docker_host_in_hosts_file(root / "usr/local/bin/entrypoint")
     install_runtime(root, runtime)
     net_d = root / "etc/cni/net.d"
     net_d.mkdir(parents=True, exist_ok=True)

@@ -210,3 +210,26 @@ def test_a_foreign_dockerd_is_reconfigured_only_with_consent(monkeypatch):
     monkeypatch.setattr(hostprep, "dockerd_started_by_host_prep", lambda: None)
     assert not hostprep.may_reconfigure_dockerd({})
     assert hostprep.may_reconfigure_dockerd({hostprep.RECONFIGURE_OPT_IN: "1"})
+
+
+KIND_ENTRYPOINT_LINE = (
+    "  docker_host_ip=\"$( (head -n1 <(timeout 5 getent ahostsv4 'host.docker.internal') "
+    "| cut -d' ' -f1) || true)\"\n"
+)
+
+
+def test_node_entrypoint_asks_only_the_hosts_file_for_the_docker_host(tmp_path):
+    entrypoint = tmp_path / "entrypoint"
+    entrypoint.write_text("#!/bin/bash\n" + KIND_ENTRYPOINT_LINE + "echo done\n")
+    nodeimage.look_up_docker_host_in_hosts_file(entrypoint)
+    text = entrypoint.read_text()
+    assert "getent -s files ahostsv4 'host.docker.internal'" in text
+    assert text.count("getent") == 1
+    assert text.endswith("echo done\n")
+
+
+def test_kind_entrypoint_without_the_lookup_fails_the_build(tmp_path):
+    entrypoint = tmp_path / "entrypoint"
+    entrypoint.write_text("#!/bin/bash\necho changed upstream\n")
+    with pytest.raises(LabError, match=r"node-image.*no longer has exactly one"):
+        nodeimage.look_up_docker_host_in_hosts_file(entrypoint)
