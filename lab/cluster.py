@@ -59,6 +59,39 @@ class ClusterSpec:
         return (self.node, *workers)
 
 
+# The controller manager builds its ~40 controllers one after another through a client limited
+# to 20 requests/s: on 2 cores the default service account (no pod can be made before it) came
+# 7 s after kind returned, and 0.6-0.9 s with this limit raised. Only the controller manager's
+# own client changes; nothing a kubelet or containerd does in a pull. kind writes kubeadm's
+# v1beta3 (1.34) or v1beta4 (1.35+), whose extraArgs are a map or a list; a patch applies to
+# its apiVersion only, and a list is replaced whole, so kind's one entry is repeated.
+CONTROLLER_MANAGER_QPS = {"kube-api-qps": "200", "kube-api-burst": "400"}
+CONTROLLER_MANAGER_QPS_PATCHES = (
+    manifest_yaml.dump(
+        {
+            "apiVersion": "kubeadm.k8s.io/v1beta3",
+            "kind": "ClusterConfiguration",
+            "controllerManager": {"extraArgs": CONTROLLER_MANAGER_QPS},
+        }
+    ),
+    manifest_yaml.dump(
+        {
+            "apiVersion": "kubeadm.k8s.io/v1beta4",
+            "kind": "ClusterConfiguration",
+            "controllerManager": {
+                "extraArgs": [
+                    {"name": name, "value": value}
+                    for name, value in {
+                        "enable-hostpath-provisioner": "true",
+                        **CONTROLLER_MANAGER_QPS,
+                    }.items()
+                ]
+            },
+        }
+    ),
+)
+
+
 def kind_config(spec: ClusterSpec) -> dict:
     """A control plane and ``spec.workers`` workers, all from the same node image (kind joins
     workers with kubeadm join, whose preflight kind skips itself); no kube-proxy, no CoreDNS:
@@ -78,6 +111,7 @@ def kind_config(spec: ClusterSpec) -> dict:
             # configured to not run on a host using cgroup v1"); false is 1.34's default, and
             # cgroup v2 hosts ignore it.
             "kind: KubeletConfiguration\nfailCgroupV1: false\n",
+            *CONTROLLER_MANAGER_QPS_PATCHES,
         ],
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"}] * spec.workers,
     }

@@ -8,6 +8,7 @@ import json
 
 import bcrypt
 import pytest
+import yaml
 from cryptography import x509
 
 from lab.cluster import ClusterSpec, kind_config, pick_subnet
@@ -289,3 +290,19 @@ def test_leaving_without_having_joined_is_last_when_nobody_uses_it(tmp_path):
         assert use.leave() is True
     use.forget()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_kind_config_raises_the_controller_managers_client_limit_for_both_kubeadm_apis(tmp_path):
+    spec = ClusterSpec("c", "img", tmp_path, tmp_path, tmp_path, "net", "r", default_cni=False)
+    patches = [yaml.safe_load(p) for p in kind_config(spec)["kubeadmConfigPatches"]]
+    by_api = {p.get("apiVersion"): p for p in patches if p["kind"] == "ClusterConfiguration"}
+    assert by_api["kubeadm.k8s.io/v1beta3"]["controllerManager"]["extraArgs"] == {
+        "kube-api-qps": "200",
+        "kube-api-burst": "400",
+    }
+    listed = by_api["kubeadm.k8s.io/v1beta4"]["controllerManager"]["extraArgs"]
+    assert {a["name"]: a["value"] for a in listed} == {
+        "enable-hostpath-provisioner": "true",
+        "kube-api-qps": "200",
+        "kube-api-burst": "400",
+    }
