@@ -26,6 +26,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +36,7 @@ import requests
 from lab.cluster import (
     ClusterSpec,
     LabCluster,
+    ensure_network,
     remove_network,
     wait_all_nodes_ready,
 )
@@ -493,41 +495,34 @@ class LabSession:
             raise
 
     def _up(self, images: LabImages) -> dict:
-        # Not a user of the cluster: it stays up until `pull-lab down`.
-        cluster = self._join(images, register=False)
-        ready = (
-            "node Ready" if cluster.spec.workers == 0 else f"{len(cluster.spec.nodes)} nodes Ready"
-        )
-        self._say(f"cluster {cluster.name}: {ready}, default service account present")
-        pki = LabPKI.create()
-        registries = []
-        for spec in registry_specs(self.settings, images.registry_image):
-            workdir = self.settings.state_dir / "registries" / spec.name
-            existing = LabRegistry.find(spec.name)
-            if existing:
+        """The registries start and are seeded while the node boots: they need only the
+        network. On any failure or Ctrl-C the registry thread is waited for before ``up``
+        removes what was made, so no container appears after the clean-up."""
+        specs = registry_specs(self.settings, images.registry_image)
+        for spec in specs:
+            if LabRegistry.find(spec.name):
                 raise LabError(
                     f"a container named {spec.name} already exists",
                     f"run `pull-lab down --name {self.settings.cluster_name}` first",
                 )
-            reg = LabRegistry(spec, pki, workdir).start()
-            digest = seed(reg, images.workload_image, SEED_REPO, SEED_TAG)
-            self._say(
-                f"registry {spec.host}: ready on {reg.url}, "
-                f"seeded {SEED_REPO}:{SEED_TAG} {digest[:19]}"
+        ensure_network(self.settings.network_name, self.settings.run_id)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="registries") as pool:
+            started = pool.submit(self._start_registries, specs, images)
+            # Not a user of the cluster: it stays up until `pull-lab down`.
+            cluster = self._join(images, register=False)
+            ready = (
+                "node Ready"
+                if cluster.spec.workers == 0
+                else f"{len(cluster.spec.nodes)} nodes Ready"
             )
-            creds = workdir / "credentials.json"
-            user, password = reg.credentials
-            write_private(creds, json.dumps({"username": user, "password": password}).encode())
-            registries.append(
-                RegistryState(
-                    spec.name,
-                    spec.host,
-                    reg.url.removeprefix("https://"),
-                    str(reg.ca_file),
-                    str(creds),
-                    spec.mtls,
+            self._say(f"cluster {cluster.name}: {ready}, default service account present")
+            registries = []
+            for spec, reg, digest in started.result():
+                self._say(
+                    f"registry {spec.host}: ready on {reg.url}, "
+                    f"seeded {SEED_REPO}:{SEED_TAG} {digest[:19]}"
                 )
-            )
+                registries.append(self._save_credentials(spec, reg))
         state = {
             "cluster": cluster.name,
             "kubeconfig": str(cluster.kubeconfig_path),
@@ -539,6 +534,30 @@ class LabSession:
         }
         write_private(self.state_file, json.dumps(state, indent=2).encode())
         return state
+
+    def _start_registries(
+        self, specs: list[RegistrySpec], images: LabImages
+    ) -> list[tuple[RegistrySpec, LabRegistry, str]]:
+        pki = LabPKI.create()
+        out = []
+        for spec in specs:
+            workdir = self.settings.state_dir / "registries" / spec.name
+            reg = LabRegistry(spec, pki, workdir).start()
+            out.append((spec, reg, seed(reg, images.workload_image, SEED_REPO, SEED_TAG)))
+        return out
+
+    def _save_credentials(self, spec: RegistrySpec, reg: LabRegistry) -> RegistryState:
+        creds = self.settings.state_dir / "registries" / spec.name / "credentials.json"
+        user, password = reg.credentials
+        write_private(creds, json.dumps({"username": user, "password": password}).encode())
+        return RegistryState(
+            spec.name,
+            spec.host,
+            reg.url.removeprefix("https://"),
+            str(reg.ca_file),
+            str(creds),
+            spec.mtls,
+        )
 
     def status(self) -> dict:
         if not self.state_file.exists():

@@ -92,6 +92,19 @@ def test_sigterm_while_the_cluster_is_created(run_name, lab_images, lab_settings
     assert leftovers(run_name, lab_settings.cache_dir) == [], lab.text[-2000:]
 
 
+def test_sigint_while_up_boots_the_node_and_starts_registries(
+    run_name, lab_images, lab_settings, tmp_path
+):
+    """`up` starts its registries while the node boots: a Ctrl-C then waits for that thread,
+    so no registry container can appear after the clean-up."""
+    lab = start_pull_lab("up", env=run_env(run_name, lab_settings.cache_dir, tmp_path / "tmp"))
+    wait_for_container(f"{run_name}-registry")
+    wait_for_container(f"{run_name}-control-plane")
+    lab.signal(SIGINT)
+    assert lab.finish() != 0
+    assert leftovers(run_name, lab_settings.cache_dir) == [], lab.text[-2000:]
+
+
 def test_sigint_while_building_leaves_no_trusted_cache_entry(lab_images, tmp_path):
     cache = tmp_path / "cache"
     lab = start_pull_lab("build", env={"PULL_LAB_CACHE_DIR": str(cache)})
