@@ -110,7 +110,11 @@ def kind_config(spec: ClusterSpec) -> dict:
             # 1.35+ kubelets exit on a cgroup v1 host unless told otherwise ("kubelet is
             # configured to not run on a host using cgroup v1"); false is 1.34's default, and
             # cgroup v2 hosts ignore it.
-            "kind: KubeletConfiguration\nfailCgroupV1: false\n",
+            # syncFrequency: a running pod is resynced every 10 s, not every minute, so
+            # secret-update's "left alone for a whole sync period" watch costs 25 s, not 75 s.
+            # A pull's back-off, messages and credentials are not tied to it; the scenario
+            # reads the period from the node, so other clusters keep their own.
+            "kind: KubeletConfiguration\nfailCgroupV1: false\nsyncFrequency: 10s\n",
             *CONTROLLER_MANAGER_QPS_PATCHES,
         ],
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"}] * spec.workers,

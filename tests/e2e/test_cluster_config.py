@@ -1,9 +1,11 @@
-"""The lab's cluster carries the one control-plane setting it adds for speed, on every node
-image kind configures with either kubeadm API (1.34's v1beta3, 1.35+'s v1beta4)."""
+"""The lab's cluster carries the settings it adds for speed: the controller manager's client
+limit (kubeadm v1beta3 on 1.34, v1beta4 on 1.35+) and the kubelet's sync period."""
 
 from __future__ import annotations
 
 import pytest
+
+from lab.pods import kubelet_sync_period
 
 pytestmark = pytest.mark.e2e
 
@@ -16,3 +18,7 @@ def test_controller_manager_runs_with_the_raised_client_limit_and_kinds_own_flag
     assert "--kube-api-burst=400" in manifest
     # The v1beta4 patch replaces kind's extraArgs list: its own entry must survive.
     assert "--enable-hostpath-provisioner=true" in manifest
+
+
+def test_the_kubelet_resyncs_running_pods_every_ten_seconds(lab_cluster, lab_core_v1):
+    assert kubelet_sync_period(lab_core_v1, lab_cluster.spec.node) == 10.0

@@ -148,6 +148,12 @@ def test_kind_config_turns_off_what_pulls_do_not_need(tmp_path):
     assert cfg["networking"] == {"kubeProxyMode": "none", "disableDefaultCNI": True}
     assert "addon/coredns" in cfg["kubeadmConfigPatches"][0]
     assert "preflight" in cfg["kubeadmConfigPatches"][0]
+    kubelet = yaml.safe_load(cfg["kubeadmConfigPatches"][1])
+    assert kubelet == {
+        "kind": "KubeletConfiguration",
+        "failCgroupV1": False,
+        "syncFrequency": "10s",
+    }
 
 
 def test_pod_manifest_from_template():
