@@ -99,6 +99,7 @@ class NodeLocks:
         self.control_plane = control_plane
         self.poll = poll
         self._turn = start
+        self.holding: tuple[str, ...] = ()  # what this process holds now (one test at a time)
 
     def path(self, node: str) -> Path:
         return self.state_dir / f"node-{node}.lock"
@@ -134,11 +135,21 @@ class NodeLocks:
         if not exclusive:
             self._turn += 1
         files = self._acquire(candidates, exclusive, count)
+        before, self.holding = self.holding, tuple(files)
         try:
             yield NodeHold(tuple(files), exclusive, pin=bool(self.workers))
         finally:
+            self.holding = before
             for f in files.values():
                 f.close()
+
+    def using(self, default: str) -> tuple[str, contextlib.AbstractContextManager[None]]:
+        """A node for something this process starts there (a registry's pod), and what keeps
+        other tests from changing it meanwhile: the node this process's test holds, already
+        guarded, or else ``default`` shared for the block."""
+        if self.holding:
+            return self.holding[0], contextlib.nullcontext()
+        return default, self.shared_on(default)
 
     def _acquire(
         self, candidates: tuple[str, ...], exclusive: bool, count: int

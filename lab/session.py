@@ -144,6 +144,7 @@ class Registries:
     pki: LabPKI
     workdir: Path
     foreign: ForeignCluster | None = None
+    locks: NodeLocks | None = None  # a foreign cluster's: where its registries may start
     started: list[Registry] = field(default_factory=list)
 
     def start(self, purpose: str, **spec_kwargs: Any) -> Registry:
@@ -172,8 +173,23 @@ class Registries:
     def _start_in_cluster(
         self, resource: str, users: dict[str, str], spec_kwargs: dict[str, Any]
     ) -> InClusterRegistry:
-        """On the foreign cluster's first node, at a free host port: a port someone else
-        holds makes the registry exit at once, and the next port is tried."""
+        """On the node the current test holds (the foreign cluster's first node outside a
+        test, held shared while the pod starts), at a free host port: a port someone else
+        holds makes the registry exit at once, and the next port is tried. Not on a node
+        another test holds alone: its kubelet may be restarting or verifying every image
+        (the preloaded registry image then fails with ErrImageNeverPull)."""
+        assert self.foreign is not None
+        node, guard = (
+            self.locks.using(self.foreign.spec.node)
+            if self.locks is not None
+            else (self.foreign.spec.node, contextlib.nullcontext())
+        )
+        with guard:
+            return self._start_on(node, resource, users, spec_kwargs)
+
+    def _start_on(
+        self, node: str, resource: str, users: dict[str, str], spec_kwargs: dict[str, Any]
+    ) -> InClusterRegistry:
         assert self.foreign is not None
         if spec_kwargs.pop("aliases", ()):
             raise NeedsLabNetwork(
@@ -181,7 +197,6 @@ class Registries:
                 "lab's own cluster (its docker network) gives one"
             )
         spec_kwargs.pop("index", None)
-        node = self.foreign.spec.node
         address = node_address(self.foreign.core, node)
         image, _, pull_policy = cluster_images(self.images)
         for attempt in range(PORT_ATTEMPTS):
@@ -328,7 +343,12 @@ class LabSession:
             # kubeconfig (nothing of the lab's is on its network).
             foreign = cluster if isinstance(cluster, ForeignCluster) else None
             factory = Registries(
-                self.settings, self.build(), self.pki, self.key_dir / "registries", foreign
+                self.settings,
+                self.build(),
+                self.pki,
+                self.key_dir / "registries",
+                foreign,
+                self.node_locks() if foreign is not None else None,
             )
             self._undo.callback(factory.stop_all)
             self._registries = factory

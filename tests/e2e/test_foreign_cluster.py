@@ -1,5 +1,6 @@
 """The catalogue on a cluster the lab did not make: `pull-lab run --kubeconfig F
---allow-node-changes` on a two-node cluster made here with plain `kind create cluster`.
+--allow-node-changes -j 2` on a three-node cluster (a control plane, two workers) made here with
+plain `kind create cluster`.
 
 The cluster comes from the lab's kind and node image but not through `LabCluster`, so nothing
 lab-specific is on it: no lab registry on its network, no CA on its nodes, no lab state. Its
@@ -9,7 +10,8 @@ on a docker network of this test's own, which goes with it.
 
 The run must bring its registries into the cluster, reach the nodes through its node agent,
 pass every scenario that does not need the lab's own cluster, say why for each one that does,
-and leave nothing behind in the cluster. About 8 min: the cluster 24 s, the catalogue 471 s.
+and leave nothing behind in the cluster. Two scenarios at a time, each node-level one holding
+one worker alone: with one worker and one at a time the catalogue took 471 s.
 """
 
 from __future__ import annotations
@@ -46,21 +48,22 @@ OWN_CONFIG = {
         "kind: InitConfiguration\nskipPhases: [preflight, addon/coredns, addon/kube-proxy]\n",
         "kind: KubeletConfiguration\nfailCgroupV1: false\n",
     ],
-    "nodes": [{"role": "control-plane"}, {"role": "worker"}],
+    "nodes": [{"role": "control-plane"}, {"role": "worker"}, {"role": "worker"}],
 }
+WORKERS = ("worker", "worker2")  # kind's names, after the cluster's
 # What cannot run on this cluster, and the reason each skip must give.
 NEEDS_OWN_NETWORK = "needs the lab's own cluster: needs a DNS name for the registry"
 CANNOT_RUN_HERE = {
     "cert-name-mismatch": NEEDS_OWN_NETWORK,
     "hosts-toml-skip-verify": NEEDS_OWN_NETWORK,
-    # Two workers besides a third node to try last; this cluster has one worker.
+    # Two workers besides a third node to try last; this cluster has two nodes open to pods.
     "one-worker-configured": "needs 3 nodes open to pods on this cluster",
 }
 
 
 @pytest.fixture(scope="module")
 def plain_kind_cluster(lab_images, lab_settings, tmp_path_factory):
-    """A two-node cluster made with `kind create cluster` and deleted afterwards."""
+    """A three-node cluster made with `kind create cluster` and deleted afterwards."""
     name = f"plain-{uuid.uuid4().hex[:6]}"
     network = f"{name}-net"
     workdir = tmp_path_factory.mktemp("plain-kind")
@@ -111,6 +114,7 @@ def foreign_run(plain_kind_cluster, tmp_path_factory):
             "run",
             f"--kubeconfig={kubeconfig}",
             "--allow-node-changes",
+            "--jobs=2",
             f"--report-dir={report_dir}",
         ],
         cwd=ROOT,
@@ -176,15 +180,18 @@ def test_ctrl_c_mid_scenario_leaves_the_cluster_and_its_node_as_they_were(
     """After the catalogue: a run stopped while its node-level scenario has moved a file away
     on the node puts the file back, and deletes its namespace, agent and registries."""
     name, kubeconfig = plain_kind_cluster
-    node = f"{name}-worker"  # the one node open to pods: where node changes go
 
     def fingerprint() -> str:
-        return subprocess.run(
-            ["docker", "exec", node, "sh", "-c", NODE_STATE_SCRIPT],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        """Both workers: the nodes open to pods, one of which gets the node change."""
+        return "".join(
+            subprocess.run(
+                ["docker", "exec", f"{name}-{worker}", "sh", "-c", NODE_STATE_SCRIPT],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            for worker in WORKERS
+        )
 
     before = fingerprint()
     env = {k: v for k, v in os.environ.items() if k != "CI"}

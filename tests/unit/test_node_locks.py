@@ -169,3 +169,32 @@ def test_shared_holds_keep_off_a_node_a_waiting_test_wants_alone(tmp_path):
         assert nodes.try_hold(nodes.order, exclusive=False, count=1) is None
     waiter.join(timeout=5)
     assert got and not nodes.wanted(W1) and not nodes.wanted(CP)
+
+
+def test_something_started_during_a_test_goes_to_the_node_the_test_holds(tmp_path):
+    nodes = locks(tmp_path, W1, W2)
+    with nodes.hold(exclusive=False) as hold:
+        node, guard = nodes.using(default=W1)
+        assert node == hold.node
+        with guard:  # already guarded by the test's own hold: no second lock to wait for
+            pass
+    assert nodes.holding == ()
+
+
+def test_outside_a_test_it_waits_while_another_test_holds_the_node_alone(tmp_path):
+    nodes, other = locks(tmp_path, W1, W2), locks(tmp_path, W1, W2)
+    entered = threading.Event()
+    with other.hold(exclusive=True) as hold:
+        assert hold.node == W1
+        node, guard = nodes.using(default=W1)
+        assert node == W1
+
+        def start() -> None:
+            with guard:
+                entered.set()
+
+        thread = threading.Thread(target=start)
+        thread.start()
+        assert not entered.wait(0.3), "started on a node another test holds alone"
+    thread.join(timeout=5)
+    assert entered.is_set()
