@@ -74,6 +74,7 @@ bench: build build-oldest
 	$(PY) -m bench warm-cluster -n 3 --kubernetes 1.37,$(OLDEST_KUBERNETES)
 	$(PY) -m bench vs-kind -n 3
 	$(PY) -m bench catalogue
+	$(PY) -m bench lab-memory
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report build dist

@@ -3,6 +3,8 @@
 python -m bench cold-build      # every cache empty (build, Go modules, Go build cache)
 python -m bench warm-cluster -n 3
 python -m bench catalogue
+python -m bench vs-kind -n 3     # pull-lab up + down beside raw kind, with the ratio
+python -m bench lab-memory      # a running lab's memory per container
 
 Each takes `--kubernetes 1.37,1.34` (default: the default version): the figures per version, in
 that order. For cold-build the first version starts from empty caches and each later one reuses
@@ -224,6 +226,46 @@ def vs_kind(args: argparse.Namespace) -> None:
         print(f"  ratio lab / raw kind: {lab / kind:.2f}x")
 
 
+def _memory_mib(container) -> float:
+    """What `docker stats` shows: usage less the page cache (cgroup v1 `cache`, v2 `file`)."""
+    stats = container.stats(stream=False)["memory_stats"]
+    detail = stats.get("stats", {})
+    return (stats["usage"] - detail.get("cache", detail.get("file", 0))) / 2**20
+
+
+def lab_memory(args: argparse.Namespace) -> None:
+    """A running lab's memory: `pull-lab up`, then each of its containers (node, registries)
+    after the node settles for ``--settle`` seconds, median of ``-n`` samples 1 s apart."""
+    import docker
+
+    client = docker.from_env()
+    for version in args.kubernetes:
+        name = "pull-lab-bench-mem"
+        cli = [sys.executable, "-m", "lab.cli"]
+        subprocess.run(
+            [*cli, "up", "--name", name, "--kubernetes", version.kubernetes],
+            capture_output=True,
+            check=True,
+        )
+        try:
+            time.sleep(args.settle)  # a benchmark's idle period, not a wait for a state
+            containers = client.containers.list(filters={"name": name})
+            samples: dict[str, list[float]] = {c.name: [] for c in containers}
+            for _ in range(args.n):
+                for c in containers:
+                    samples[c.name].append(_memory_mib(c))
+                time.sleep(1)  # spacing between samples
+        finally:
+            subprocess.run([*cli, "down", "--name", name], capture_output=True, check=False)
+        print(f"Kubernetes {version.kubernetes}: a running lab (pull-lab up), idle {args.settle}s")
+        total = 0.0
+        for cname in sorted(samples):
+            value = statistics.median(samples[cname])
+            total += value
+            print(f"  {cname:<36} {value:8.0f} MiB")
+        print(f"  {'total':<36} {total:8.0f} MiB")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -245,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("vs-kind", help="pull-lab up + down beside raw kind create + delete")
     p.add_argument("-n", type=int, default=3)
     p.set_defaults(func=vs_kind)
+    p = sub.add_parser("lab-memory", help="memory of a running lab, per container")
+    p.add_argument("-n", type=int, default=5, help="samples, 1 s apart")
+    p.add_argument("--settle", type=float, default=20.0, help="seconds idle before sampling")
+    p.set_defaults(func=lab_memory)
     for p in sub.choices.values():
         p.add_argument(
             "--kubernetes",
