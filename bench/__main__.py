@@ -181,9 +181,10 @@ def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
 
 def vs_kind(args: argparse.Namespace) -> None:
     """`pull-lab up && pull-lab down` beside raw `kind create cluster --wait` + delete, on the
-    same node image and kind config (raw kind needs the lab's config too: on cgroup v1 the
-    1.35+ kubelet starts only with failCgroupV1: false, and the node image has no kindnet)."""
-    from lab.cluster import kind_config
+    same node image, kind config and kind of network (raw kind needs the lab's config too: on
+    cgroup v1 the 1.35+ kubelet starts only with failCgroupV1: false, and the node image has
+    no kindnet)."""
+    from lab.cluster import ensure_network, kind_config, remove_network
     from lab.manifest_yaml import dump
     from lab.offline.build import build_all
     from lab.session import cluster_spec
@@ -202,20 +203,29 @@ def vs_kind(args: argparse.Namespace) -> None:
                     + _timed([*cli, "down", "--name", name])
                 )
                 raw = f"pull-lab-raw-{i}"
-                spec = cluster_spec(Settings(cluster_name=raw), images)
+                settings = Settings(cluster_name=raw)
+                spec = cluster_spec(settings, images)
                 config = Path(tmp) / f"{raw}.yaml"
                 config.write_text(dump(kind_config(spec)))
                 kind = str(images.kind_bin)
-                kind_runs.append(
-                    _timed(
-                        [
-                            *(kind, "create", "cluster", f"--name={raw}"),
-                            *(f"--image={images.node_image}", f"--config={config}"),
-                            *("--wait", "120s", f"--kubeconfig={Path(tmp) / raw}"),
-                        ]
+                # A network like the lab's, made and removed here: kind's default "kind"
+                # network would masquerade, and stay behind after the delete.
+                ensure_network(settings.network_name, settings.run_id)
+                env = {**os.environ, "KIND_EXPERIMENTAL_DOCKER_NETWORK": settings.network_name}
+                try:
+                    kind_runs.append(
+                        _timed(
+                            [
+                                *(kind, "create", "cluster", f"--name={raw}"),
+                                *(f"--image={images.node_image}", f"--config={config}"),
+                                *("--wait", "120s", f"--kubeconfig={Path(tmp) / raw}"),
+                            ],
+                            env=env,
+                        )
+                        + _timed([kind, "delete", "cluster", f"--name={raw}"], env=env)
                     )
-                    + _timed([kind, "delete", "cluster", f"--name={raw}"])
-                )
+                finally:
+                    remove_network(settings.network_name)
         lab, kind = statistics.median(lab_runs), statistics.median(kind_runs)
         print(f"Kubernetes {version.kubernetes}, median of {args.n}, up + down each time:")
         for label, value, runs in (

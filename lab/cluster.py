@@ -59,19 +59,34 @@ class ClusterSpec:
         return (self.node, *workers)
 
 
-# The controller manager builds its ~40 controllers one after another through a client limited
-# to 20 requests/s: on 2 cores the default service account (no pod can be made before it) came
-# 7 s after kind returned, and 0.6-0.9 s with this limit raised. Only the controller manager's
-# own client changes; nothing a kubelet or containerd does in a pull. kind writes kubeadm's
-# v1beta3 (1.34) or v1beta4 (1.35+), whose extraArgs are a map or a list; a patch applies to
-# its apiVersion only, and a list is replaced whole, so kind's one entry is repeated.
-CONTROLLER_MANAGER_QPS = {"kube-api-qps": "200", "kube-api-burst": "400"}
-CONTROLLER_MANAGER_QPS_PATCHES = (
+# Control-plane start-up, on 2 cores, for speed only: nothing a kubelet or containerd does in a
+# pull changes.
+# - The controller manager builds its ~40 controllers one after another through a client
+#   limited to 20 requests/s: the default service account (no pod can be made before it) came
+#   7 s after kind returned, 0.6-0.9 s with the limit raised.
+# - The controller manager and the scheduler ask for their leader lease before RBAC is
+#   bootstrapped, are refused, and ask again only 2 s later (leader-elect-retry-period): the
+#   lease came 1.5 s after kind returned. One control plane, so nobody else competes for it.
+# kind writes kubeadm's v1beta3 (1.34) or v1beta4 (1.35+), whose extraArgs are a map or a list;
+# a patch applies to its apiVersion only, and a list is replaced whole, so kind's one entry
+# (enable-hostpath-provisioner) is repeated.
+LEADER_RETRY = {"leader-elect-retry-period": "500ms"}
+CONTROLLER_MANAGER_ARGS = {"kube-api-qps": "200", "kube-api-burst": "400", **LEADER_RETRY}
+SCHEDULER_ARGS = dict(LEADER_RETRY)
+KIND_CONTROLLER_MANAGER_ARGS = {"enable-hostpath-provisioner": "true"}
+
+
+def _arg_list(args: dict[str, str]) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in args.items()]
+
+
+CONTROL_PLANE_PATCHES = (
     manifest_yaml.dump(
         {
             "apiVersion": "kubeadm.k8s.io/v1beta3",
             "kind": "ClusterConfiguration",
-            "controllerManager": {"extraArgs": CONTROLLER_MANAGER_QPS},
+            "controllerManager": {"extraArgs": CONTROLLER_MANAGER_ARGS},
+            "scheduler": {"extraArgs": SCHEDULER_ARGS},
         }
     ),
     manifest_yaml.dump(
@@ -79,14 +94,9 @@ CONTROLLER_MANAGER_QPS_PATCHES = (
             "apiVersion": "kubeadm.k8s.io/v1beta4",
             "kind": "ClusterConfiguration",
             "controllerManager": {
-                "extraArgs": [
-                    {"name": name, "value": value}
-                    for name, value in {
-                        "enable-hostpath-provisioner": "true",
-                        **CONTROLLER_MANAGER_QPS,
-                    }.items()
-                ]
+                "extraArgs": _arg_list({**KIND_CONTROLLER_MANAGER_ARGS, **CONTROLLER_MANAGER_ARGS})
             },
+            "scheduler": {"extraArgs": _arg_list(SCHEDULER_ARGS)},
         }
     ),
 )
@@ -115,7 +125,7 @@ def kind_config(spec: ClusterSpec) -> dict:
             # A pull's back-off, messages and credentials are not tied to it; the scenario
             # reads the period from the node, so other clusters keep their own.
             "kind: KubeletConfiguration\nfailCgroupV1: false\nsyncFrequency: 10s\n",
-            *CONTROLLER_MANAGER_QPS_PATCHES,
+            *CONTROL_PLANE_PATCHES,
         ],
         "nodes": [{"role": "control-plane"}] + [{"role": "worker"}] * spec.workers,
     }

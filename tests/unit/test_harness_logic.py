@@ -298,17 +298,24 @@ def test_leaving_without_having_joined_is_last_when_nobody_uses_it(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_kind_config_raises_the_controller_managers_client_limit_for_both_kubeadm_apis(tmp_path):
+def test_kind_config_speeds_the_control_planes_start_for_both_kubeadm_apis(tmp_path):
     spec = ClusterSpec("c", "img", tmp_path, tmp_path, tmp_path, "net", "r", default_cni=False)
     patches = [yaml.safe_load(p) for p in kind_config(spec)["kubeadmConfigPatches"]]
     by_api = {p.get("apiVersion"): p for p in patches if p["kind"] == "ClusterConfiguration"}
-    assert by_api["kubeadm.k8s.io/v1beta3"]["controllerManager"]["extraArgs"] == {
+    manager = {
         "kube-api-qps": "200",
         "kube-api-burst": "400",
+        "leader-elect-retry-period": "500ms",
     }
-    listed = by_api["kubeadm.k8s.io/v1beta4"]["controllerManager"]["extraArgs"]
-    assert {a["name"]: a["value"] for a in listed} == {
+    old, new = by_api["kubeadm.k8s.io/v1beta3"], by_api["kubeadm.k8s.io/v1beta4"]
+    assert old["controllerManager"]["extraArgs"] == manager
+    assert old["scheduler"]["extraArgs"] == {"leader-elect-retry-period": "500ms"}
+
+    def listed(args: list[dict[str, str]]) -> dict[str, str]:
+        return {a["name"]: a["value"] for a in args}
+
+    assert listed(new["controllerManager"]["extraArgs"]) == {
         "enable-hostpath-provisioner": "true",
-        "kube-api-qps": "200",
-        "kube-api-burst": "400",
+        **manager,
     }
+    assert listed(new["scheduler"]["extraArgs"]) == {"leader-elect-retry-period": "500ms"}
