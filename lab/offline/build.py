@@ -90,6 +90,7 @@ class Builder:
         self.out = out
         self.log_dir = cache.logs()
         self._go: str | None = None
+        self._kubeadm_images: list[str] | None = None
 
     def log(self, step: str) -> Path:
         return self.log_dir / f"{step}.log"
@@ -136,11 +137,15 @@ class Builder:
         return cache_key(self.v.debian_suite, self.v.debian_packages, RECIPE)
 
     # ---- file steps ---------------------------------------------------------------------
-    def file_step(self, name: str, key, produce) -> Step:
+    def file_step(
+        self, name: str, key, produce, *, beside: bool = False, needs: tuple[str, ...] = ()
+    ) -> Step:
         return Step(
             name=name,
             done=lambda: self.cache.has(name, key()),
             run=lambda: self.cache.build(name, key(), produce),
+            beside=beside,
+            needs=needs,
         )
 
     def path(self, name: str, key: str, *rel: str) -> Path:
@@ -150,8 +155,12 @@ class Builder:
         return self.path("go-kubernetes", self.key_kubernetes(binaries), "bin")
 
     def kubeadm_image_list(self) -> list[str]:
-        kubeadm = self.kubernetes_bins(self.v.kubernetes_binaries) / "kubeadm"
-        return images.kubeadm_images(kubeadm, self.v.kubernetes)
+        """Asked of the built kubeadm once per build: six keys need it, and each `pull-lab
+        run` checks every key (the binary cannot change under a running build)."""
+        if self._kubeadm_images is None:
+            kubeadm = self.kubernetes_bins(self.v.kubernetes_binaries) / "kubeadm"
+            self._kubeadm_images = images.kubeadm_images(kubeadm, self.v.kubernetes)
+        return self._kubeadm_images
 
     def key_etcd(self) -> str:
         return cache_key(
@@ -190,8 +199,8 @@ class Builder:
         (out / "images.txt").write_text("\n".join(r for s in specs for r in s.refs) + "\n")
 
     # ---- image steps --------------------------------------------------------------------
-    def image_step(self, name: str, ref: str, key, produce) -> Step:
-        return Step(name=name, done=lambda: _image_key(ref) == key(), run=produce)
+    def image_step(self, name: str, ref: str, key, produce, needs: tuple[str, ...] = ()) -> Step:
+        return Step(name=name, done=lambda: _image_key(ref) == key(), run=produce, needs=needs)
 
     @property
     def node_ref(self) -> str:
@@ -318,9 +327,37 @@ class Builder:
             ),
         ]
 
+    def debian_steps(self) -> list[Step]:
+        """Debian's part: no Go output needed, mostly network and disk, so it runs beside
+        the Go builds (``beside``) instead of after them."""
+        v = self.v
+        return [
+            self.file_step(
+                "debian-rootfs",
+                self.key_rootfs,
+                lambda o: debian.build_rootfs(
+                    v.debian_suite, v.debian_packages, o, self.log("debian-rootfs")
+                ),
+                beside=True,
+            ),
+            self.file_step(
+                "apt-busybox",
+                lambda: self.apt_key(v.workload_package),
+                lambda o: debian.download_package(v.workload_package, o, self.log("apt-busybox")),
+                beside=True,
+            ),
+            self.file_step(
+                "apt-registry",
+                lambda: self.apt_key(v.registry_package),
+                lambda o: debian.download_package(v.registry_package, o, self.log("apt-registry")),
+                beside=True,
+            ),
+        ]
+
     def offline_steps(self) -> list[Step]:
         v = self.v
         return [
+            *self.debian_steps(),
             *self.go_steps(v.kubernetes_binaries),
             self.file_step(
                 "go-crictl",
@@ -349,29 +386,27 @@ class Builder:
                 ),
             ),
             self.file_step(
-                "debian-rootfs",
-                self.key_rootfs,
-                lambda o: debian.build_rootfs(
-                    v.debian_suite, v.debian_packages, o, self.log("debian-rootfs")
-                ),
-            ),
-            self.file_step(
-                "apt-busybox",
-                lambda: self.apt_key(v.workload_package),
-                lambda o: debian.download_package(v.workload_package, o, self.log("apt-busybox")),
-            ),
-            self.file_step(
-                "apt-registry",
-                lambda: self.apt_key(v.registry_package),
-                lambda o: debian.download_package(v.registry_package, o, self.log("apt-registry")),
-            ),
-            self.file_step("component-images", self.key_components, self.build_components),
-            self.image_step("node-image", self.node_ref, self.key_node, self.build_node),
-            self.image_step(
-                "registry-image", self.registry_ref, self.key_registry, self.build_registry
+                "component-images",
+                self.key_components,
+                self.build_components,
+                needs=("apt-busybox", "apt-registry"),
             ),
             self.image_step(
-                "workload-image", self.workload_ref, self.key_workload, self.build_workload
+                "node-image", self.node_ref, self.key_node, self.build_node, ("debian-rootfs",)
+            ),
+            self.image_step(
+                "registry-image",
+                self.registry_ref,
+                self.key_registry,
+                self.build_registry,
+                ("apt-registry",),
+            ),
+            self.image_step(
+                "workload-image",
+                self.workload_ref,
+                self.key_workload,
+                self.build_workload,
+                ("apt-busybox",),
             ),
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from lab.offline import heartbeat
 
 # Lines that say nothing about the cause; the line before them usually does.
 _NOISE = ("exit status", "make: ***", "Error: exit", "error: exit")
+
+# Commands running now, on any lane of the build (lab/offline/pipeline.py stops the side lane's).
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+
+
+def terminate_running() -> None:
+    """Ask every build command still running to stop (SIGTERM): the build was interrupted
+    or failed on another lane, and a side lane must not go on writing into the cache."""
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
 
 
 def last_meaningful_line(output: str) -> str:
@@ -63,21 +78,32 @@ def run(
     heartbeat.doing(doing or describe(args))
     full_env = {**os.environ, **(env or {})}
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [str(a) for a in args],
             cwd=cwd,
             env=full_env,
-            input=input,
+            stdin=subprocess.PIPE if input is not None else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
         )
     except FileNotFoundError as exc:
         raise StepFailed(step, f"{args[0]} is not installed", "run `pull-lab host-prep`") from exc
+    with _running_lock:
+        _running.add(proc)
+    try:
+        stdout, _ = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
+        proc.kill()
+        proc.communicate()
         raise StepFailed(step, f"{args[0]} did not finish within {timeout:.0f}s") from exc
-    out = proc.stdout.decode(errors="replace")
+    except BaseException:  # Ctrl-C: the command must not outlive the build
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        with _running_lock:
+            _running.discard(proc)
+    out = stdout.decode(errors="replace")
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as f:
