@@ -357,7 +357,7 @@ class LabRegistry(RegistryHttp):
 
 def seed(registry: RegistryHttp, source_ref: str, repo: str, tag: str) -> str:
     """Push a host Docker image into ``registry`` as ``repo:tag``; return its manifest digest."""
-    from lab.push import docker_save, prepare_from_archive, push_image
+    from lab.push import prepared, push_image
 
-    image = prepare_from_archive(docker_save(source_ref))
+    image = prepared(source_ref)
     return push_image(registry.session(registry.auth), registry.url, repo, tag, image)

@@ -13,19 +13,13 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any
 
 from lab.doctor.keyring import same_image
-from lab.push import CONFIG_V1, Blob, PreparedImage, docker_save, prepare_from_archive, push_image
+from lab.push import CONFIG_V1, Blob, prepared, push_image
 from lab.watch import wait_for
 
 UNIQUE_LABEL = "io.registry-pull-lab.unique"
-
-
-@cache
-def _workload(ref: str) -> PreparedImage:
-    return prepare_from_archive(docker_save(ref))
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,7 @@ def unique_image(registry: Any, images: Any, repo: str = "lab/busybox") -> Uniqu
     """Push the lab's workload with a label of a fresh value under a fresh tag: an image ID
     no node has seen, known to the node by this one name (and its digest) once pulled."""
     token = uuid.uuid4().hex[:10]
-    base = _workload(images.workload_image)
+    base = prepared(images.workload_image)
     config = json.loads(base.config.data)
     labels = config.setdefault("config", {}).get("Labels") or {}
     config["config"]["Labels"] = {**labels, UNIQUE_LABEL: token}

@@ -29,7 +29,7 @@ from lab.credentials import new_password, register_known
 from lab.dockerconfig import config_json, dockercfg, dockerconfigjson
 from lab.kube import api_client
 from lab.pki import write_private
-from lab.push import docker_save, prepare_from_archive, push_index_for
+from lab.push import prepared, push_index_for
 from lab.registry import REGISTRY_PORT, network_ipv4
 from lab.waits import wait_pod_running
 from tests.e2e.doctor_causes import APP, CauseLab, Failure, ask_doctor, save_capture
@@ -365,7 +365,7 @@ def test_index_without_the_node_platform(lab, lab_secret_registry, lab_images):
     """A manifest list whose only image is linux/arm64 (the workload's layers relabelled)."""
     reg = lab_secret_registry
     tag = f"arm64-only-{uuid.uuid4().hex[:6]}"
-    image = prepare_from_archive(docker_save(lab_images.workload_image))
+    image = prepared(lab_images.workload_image)
     push_index_for(reg.session(reg.auth), reg.url, "lab/busybox", tag, image, "linux/arm64")
     ref = f"{reg.spec.host}/lab/busybox:{tag}"
     lab.pod(ref, pull_secrets=secret_for(lab, reg))

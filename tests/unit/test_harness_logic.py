@@ -11,6 +11,7 @@ import pytest
 import yaml
 from cryptography import x509
 
+from lab import push
 from lab.cluster import ClusterSpec, kind_config, pick_subnet
 from lab.dockerconfig import auth_entry, dockercfg, dockerconfigjson
 from lab.errors import LabError
@@ -195,6 +196,33 @@ def test_push_manifest_lists_config_and_compressed_layers():
         layer.data
     )
     assert gzip_deterministic(b"tar") == layer.data
+
+
+def test_an_image_is_saved_and_compressed_once_per_id_and_again_when_rebuilt(monkeypatch):
+    """Every scenario pushes the workload under a fresh tag: one `docker save` per process,
+    unless the tag now names another image (a rebuild)."""
+    ids = {"lab/busybox:1.0": "sha256:aaa"}
+    saved: list[str] = []
+
+    def save(ref: str) -> bytes:
+        saved.append(ids[ref])
+        return ids[ref].encode()
+
+    def prepare(archive: bytes) -> PreparedImage:
+        return PreparedImage(_blob(archive, push.CONFIG_V1), ())
+
+    monkeypatch.setattr(push, "_prepared", {})
+    monkeypatch.setattr(push, "docker_image_id", ids.__getitem__)
+    monkeypatch.setattr(push, "docker_save", save)
+    monkeypatch.setattr(push, "prepare_from_archive", prepare)
+
+    first = push.prepared("lab/busybox:1.0")
+    assert push.prepared("lab/busybox:1.0") is first
+    ids["lab/busybox:1.0"] = "sha256:bbb"
+    rebuilt = push.prepared("lab/busybox:1.0")
+
+    assert saved == ["sha256:aaa", "sha256:bbb"]
+    assert rebuilt.config.data == b"sha256:bbb"
 
 
 def test_settings_reject_bad_names_and_sources():
