@@ -9,14 +9,19 @@ secrets and the controller writes the report. Then every file they wrote is scan
 into the test's own directory), the lab's build logs, the cluster's state dir, and any
 /tmp/pull-lab-* dir the runs left.
 
-The three ways run at the same time on a cluster with two workers, the alone runs
+The three ways run at the same time on a cluster with WORKERS workers, the alone runs
 ALONE_AT_ONCE at a time: every run takes a node lock per node (lab.node_locks) as an xdist
 worker does, so a node-level scenario holds one node alone while other runs' scenarios use the
 other nodes, and the API-level waits of all the runs overlap. Each run lists the scenarios
 API-level first, the longest wait (secret-update, one kubelet sync period) at their head.
 Nothing is left out; each run replays every scenario, the two-worker one included. On one node
 the floor was the node-level scenarios three times over plus the serial run's own API-level
-ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another).
+ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another). On two
+workers, two alone runs at a time: 570 s, the serial run waiting for nodes the others held
+(566 s of it; alone 542 s, 29 % of the CPU idle). On four workers, three at a time, and the
+workload image saved once per process: 458 s
+(serial 451 s, alone 424 s, xdist 304 s, 14 % idle): the two cores, not the nodes, now set the
+pace (docs/benchmarks.md, issue 15).
 """
 
 from __future__ import annotations
@@ -37,9 +42,9 @@ from tests.reliability.runs import TIMED_OUT, Outcome, Run, run_at_once, wall_se
 REPO = Path(__file__).resolve().parents[2]
 MASK = "******"
 # Alone runs at once: each is its own process (its masker saw nothing before its scenario).
-ALONE_AT_ONCE = 2
+ALONE_AT_ONCE = 3
 LONGEST_WAIT = "secret-update"
-WORKERS = 2
+WORKERS = 4
 
 
 def verdicts(report_dir: Path) -> dict[str, str]:
@@ -107,8 +112,8 @@ def test_catalogue_gives_the_same_verdicts_three_ways_and_leaks_no_password(
     # TMPDIR: the runs' pytest temp dirs (what stays of them) land where the scan looks.
     env = {
         "PULL_LAB_CLUSTER_NAME": name,
-        # Two workers: every scenario runs (one needs a pair of workers), and node-level ones
-        # of the three ways hold different nodes at once instead of queueing for one.
+        # Workers: every scenario runs (one needs a pair of them), and node-level ones of the
+        # three ways hold different nodes at once instead of queueing for one.
         "PULL_LAB_WORKERS": str(WORKERS),
         "PULL_LAB_CACHE_DIR": str(lab_settings.cache_dir),
         "TMPDIR": str(d / "tmp"),
