@@ -18,10 +18,9 @@ Nothing is left out; each run replays every scenario, the two-worker one include
 the floor was the node-level scenarios three times over plus the serial run's own API-level
 ones (about 10.5 minutes on 2 cores, 18.5 when the ways ran one after another). On two
 workers, two alone runs at a time: 570 s, the serial run waiting for nodes the others held
-(566 s of it; alone 542 s, 29 % of the CPU idle). On four workers, three at a time, and the
-workload image saved once per process: 458 s
-(serial 451 s, alone 424 s, xdist 304 s, 14 % idle): the two cores, not the nodes, now set the
-pace (docs/benchmarks.md, issue 15).
+(566 s of it; alone 542 s, 29 % of the CPU idle). On four workers, three at a time, with the
+workload image saved once per process: 458 s (serial 451 s, alone 424 s, xdist 304 s, 14 %
+idle): the two cores, not the nodes, now set the pace (docs/benchmarks.md, issue 15).
 """
 
 from __future__ import annotations
