@@ -73,8 +73,10 @@ wheel: venv
 bench: build build-oldest
 	$(PY) -m bench warm-cluster -n 3 --kubernetes 1.37,$(OLDEST_KUBERNETES)
 	$(PY) -m bench vs-kind -n 3
+	$(PY) -m bench one-scenario -n 3
 	$(PY) -m bench catalogue
 	$(PY) -m bench lab-memory
+	$(PY) -m bench build-lanes
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report build dist

@@ -1,9 +1,11 @@
 """Build and cluster figures: cold build per step, warm cluster-ready time, size, memory.
 
 python -m bench cold-build      # every cache empty (build, Go modules, Go build cache)
+python -m bench build-lanes     # Debian and runtime steps rebuilt, in turn and on two lanes
 python -m bench warm-cluster -n 3
 python -m bench catalogue
 python -m bench vs-kind -n 3     # pull-lab up + down beside raw kind, with the ratio
+python -m bench one-scenario -n 3  # `pull-lab run secret-kubectl`, its cluster included
 python -m bench lab-memory      # a running lab's memory per container
 
 Each takes `--kubernetes 1.37,1.34` (default: the default version): the figures per version, in
@@ -76,6 +78,94 @@ def cold_build(args: argparse.Namespace) -> None:
         )  # Go's module cache is read-only
         for ref in sorted(refs):
             subprocess.run(["docker", "image", "rm", ref], capture_output=True, check=False)
+
+
+# What build-lanes makes again: the Debian steps and the runtime's Go builds (Kubernetes, kind
+# and etcd stay cached: minutes each, and not what the lanes change).
+LANE_STEPS = (
+    "debian-rootfs",
+    "apt-busybox",
+    "apt-registry",
+    "go-crictl",
+    "go-containerd",
+    "go-runc",
+    "go-cni",
+)
+
+
+def build_lanes(args: argparse.Namespace) -> None:
+    """The Debian steps beside the Go builds, against the same build with every step in turn:
+    LANE_STEPS rebuilt from an empty Go build cache (Go's module cache stays warm), the rest
+    linked from the lab's cache, the node image made again under a bench tag."""
+    main_cache = BuildCache()
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    for version in args.kubernetes:
+        for _ in range(args.n):
+            for lanes in (False, True):
+                walls[lanes].append(_partial_cold_build(main_cache, version, lanes))
+        print(f"Kubernetes {version.kubernetes}: {', '.join(LANE_STEPS)} rebuilt")
+        turn, beside = statistics.median(walls[False]), statistics.median(walls[True])
+        for label, value, runs in (
+            ("every step in turn", turn, walls[False]),
+            ("Debian beside the Go builds", beside, walls[True]),
+        ):
+            print(f"  {label:<28} {value:6.1f}s  runs {[round(x, 1) for x in runs]}")
+        print(f"  ratio beside / in turn: {beside / turn:.2f}x")
+        print(f"  peak RSS of any build process: {_peak_child_rss_mib():.0f} MiB")
+
+
+def _partial_cold_build(main_cache: BuildCache, version, lanes: bool) -> float:
+    from lab.offline.build import build_all
+
+    # Beside the lab's cache: the same disk, so hard links work.
+    scratch = str(main_cache.root.parent)
+    with tempfile.TemporaryDirectory(prefix="pull-lab-bench-lanes-", dir=scratch) as tmp:
+        root = Path(tmp)
+        for entry in main_cache.root.iterdir():
+            if entry.name not in (*LANE_STEPS, "clusters", "logs"):
+                # Hard links: a copy of the cached entries in no time and no space.
+                subprocess.run(["cp", "-al", str(entry), str(root / entry.name)], check=True)
+        previous = os.environ.get("GOCACHE")
+        os.environ["GOCACHE"] = str(root / "gocache")
+        try:
+            started = time.monotonic()
+            images, _ = build_all(
+                "offline",
+                BuildCache(root),
+                version,
+                out=io.StringIO(),
+                image_prefix="pull-lab-bench.local",
+                lanes=lanes,
+            )
+            wall = time.monotonic() - started
+        finally:
+            if previous is None:
+                os.environ.pop("GOCACHE", None)
+            else:
+                os.environ["GOCACHE"] = previous
+            subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
+        for ref in (images.node_image, images.registry_image, images.workload_image):
+            subprocess.run(["docker", "image", "rm", ref], capture_output=True, check=False)
+    return wall
+
+
+def one_scenario(args: argparse.Namespace) -> None:
+    """One scenario as a person runs it, its own cluster made and deleted (issue 15: under
+    20 s on a warm cache)."""
+    for version in args.kubernetes:
+        runs = [
+            _timed(
+                [
+                    *(sys.executable, "-m", "lab.cli", "run", args.scenario),
+                    *("--kubernetes", version.kubernetes),
+                ]
+            )
+            for _ in range(args.n)
+        ]
+        print(
+            f"Kubernetes {version.kubernetes}: pull-lab run {args.scenario}, cluster included: "
+            f"median {statistics.median(runs):.1f}s  runs {[round(x, 1) for x in runs]}"
+        )
 
 
 def warm_cluster(args: argparse.Namespace) -> None:
@@ -282,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("cold-build", help="time every build step from empty caches")
     p.add_argument("--tmp", default=str(BuildCache().root.parent), help="where the cold caches go")
     p.set_defaults(func=cold_build)
+    p = sub.add_parser("build-lanes", help="Debian beside the Go builds, against in turn")
+    p.add_argument("-n", type=int, default=1)
+    p.set_defaults(func=build_lanes)
+    p = sub.add_parser("one-scenario", help="time `pull-lab run SCENARIO`, cluster included")
+    p.add_argument("-n", type=int, default=3)
+    p.add_argument("--scenario", default="secret-kubectl")
+    p.set_defaults(func=one_scenario)
     p = sub.add_parser("warm-cluster", help="time cluster creation with everything cached")
     p.add_argument("-n", type=int, default=3)
     p.set_defaults(func=warm_cluster)

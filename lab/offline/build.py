@@ -475,8 +475,10 @@ def build_all(
     versions: Versions | None = None,
     out: TextIO = sys.stderr,
     image_prefix: str = LOCAL_REGISTRY,
+    lanes: bool = True,
 ) -> tuple[LabImages, list[StepResult]]:
-    """Prepare the host, then build (or find cached) everything for ``source``."""
+    """Prepare the host, then build (or find cached) everything for ``source``; ``lanes``
+    False runs the Debian steps in turn instead of beside the Go builds."""
     if source not in IMAGE_SOURCES:
         raise LabError(
             f"unknown image source {source!r}", f"use one of: {', '.join(IMAGE_SOURCES)}"
@@ -496,5 +498,5 @@ def build_all(
         steps = builder.offline_steps() if source == "offline" else builder.upstream_steps()
         if not all(_done_or_unknown(step) for step in steps):
             check_free_space(cache.root)
-        results = Pipeline(f"build:{source}", steps, out).run()
+        results = Pipeline(f"build:{source}", steps, out, lanes=lanes).run()
     return builder.outputs(source), results

@@ -113,6 +113,7 @@ class Pipeline:
     out: TextIO = field(default_factory=lambda: sys.stderr)
     results: list[StepResult] = field(default_factory=list)
     heartbeat_seconds: float = DEFAULT_INTERVAL
+    lanes: bool = True  # False: ``beside`` steps run in turn too (the benchmark's baseline)
     _say_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _live: bool | None = field(default=None, repr=False)
 
@@ -158,7 +159,7 @@ class Pipeline:
             for i, step in enumerate(self.steps, 1):
                 if (cached := self._cached(i, step)) is not None:
                     by_index[i] = cached
-                elif step.beside:
+                elif step.beside and self.lanes:
                     # Two heartbeats at once cannot share one live terminal line.
                     self._live = False
                     side.add(i, step)

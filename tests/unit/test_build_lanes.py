@@ -50,6 +50,19 @@ def test_a_side_step_runs_while_the_main_lane_builds():
     assert lane_threads() == []
 
 
+def test_without_lanes_a_side_step_runs_in_its_turn_on_the_main_thread():
+    """The benchmark's baseline (`python -m bench build-lanes`): the same steps, in turn."""
+    threads: list[str] = []
+
+    def record() -> None:
+        threads.append(threading.current_thread().name)
+
+    steps = [Step("rootfs", never_done, record, beside=True), Step("go", never_done, record)]
+    Pipeline("build", steps, io.StringIO(), lanes=False).run()
+
+    assert threads == [threading.main_thread().name] * 2
+
+
 def test_a_step_that_needs_a_side_step_waits_for_it():
     made: list[str] = []
 
