@@ -7,6 +7,7 @@ note = "pods using an updated secret are updated automatically".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -18,6 +19,9 @@ class Entry:
     tutorial: str  # the tutorial step it replays, or "beyond the tutorial"
     node_level: bool = False  # changes node files: serialized, skipped without node access
     workers: int = 0  # worker nodes it needs (skipped on a lab with fewer)
+    # Why it waits long on purpose; such scenarios start first when several run at once, so
+    # their wait overlaps the others instead of ending the run alone.
+    long_wait: str = ""
 
 
 CATALOG: tuple[Entry, ...] = (
@@ -94,6 +98,7 @@ CATALOG: tuple[Entry, ...] = (
         "test_secret_kubectl",
         "fix a wrong secret: the next retry pulls; a running pod is not restarted",
         "note: secrets update pods automatically",
+        long_wait="watches the running pod over one kubelet sync period",
     ),
     Entry(
         "secret-yaml",
@@ -352,3 +357,9 @@ def entry(scenario_id: str) -> Entry:
         raise LabError(
             f"unknown scenario {scenario_id!r}", "`pull-lab scenarios` lists the catalogue"
         ) from None
+
+
+def long_waits_first(entries: Sequence[Entry]) -> list[Entry]:
+    """The order for scenarios run at once: those that wait long on purpose first, the rest
+    in the order given (longest first is what keeps the last worker from finishing alone)."""
+    return sorted(entries, key=lambda e: not e.long_wait)  # stable

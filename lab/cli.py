@@ -183,7 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     import pytest
 
-    from lab.catalog import CATALOG, entry
+    from lab.catalog import CATALOG, entry, long_waits_first
     from lab.report import check_writable
 
     entries = [entry(s) for s in args.scenarios] if args.scenarios else list(CATALOG)
@@ -205,6 +205,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     settings = _settings(args)
     check_run_environment()
+    if args.jobs > 1:
+        entries = long_waits_first(entries)
     pytest_args = [
         *scenario_args(entries),
         f"--lab-report={report_dir}",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.catalog import BY_ID, CATALOG, entry
+from lab.catalog import BY_ID, CATALOG, entry, long_waits_first
 from lab.errors import LabError
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -40,6 +40,38 @@ def test_every_catalogue_id_has_exactly_one_scenario_in_its_module():
         module, function = places[0]
         assert module == BY_ID[scenario_id].module
         assert function == "test_" + scenario_id.replace("-", "_")
+
+
+def test_scenarios_run_at_once_start_with_the_long_waits_and_keep_the_rest_in_order():
+    ordered = long_waits_first(CATALOG)
+
+    waits = [e.id for e in CATALOG if e.long_wait]
+    assert waits == ["secret-update"]  # one kubelet sync period watched on purpose
+    assert [e.id for e in ordered[: len(waits)]] == waits
+    assert [e for e in ordered if not e.long_wait] == [e for e in CATALOG if not e.long_wait]
+
+
+def test_run_with_jobs_hands_pytest_the_long_waits_first(monkeypatch, tmp_path):
+    """`pull-lab run -j 2`: xdist deals the first test to the first worker, so the long wait
+    starts at once; one at a time the catalogue order stays."""
+    from lab import cli
+
+    seen: dict[int, list[str]] = {}
+
+    def fake_main(args: list[str]) -> int:
+        seen[jobs] = [a.rsplit("::test_", 1)[1] for a in args if "::test_" in a]
+        return 0
+
+    monkeypatch.setattr("pytest.main", fake_main)
+    monkeypatch.setattr(cli, "check_run_environment", lambda: None)
+    monkeypatch.setattr(cli, "terminate_like_interrupt", lambda: None)
+    monkeypatch.setattr(cli, "run_outcomes", lambda *_: [{"outcome": "passed"}])
+    monkeypatch.setenv("PULL_LAB_CACHE_DIR", str(tmp_path / "cache"))
+    for jobs in (1, 2):
+        argv = ["run", "secret-kubectl", "secret-update", "--report-dir", str(tmp_path / "r")]
+        cli.main([*argv, "--jobs", str(jobs)])
+
+    assert seen == {1: ["secret_kubectl", "secret_update"], 2: ["secret_update", "secret_kubectl"]}
 
 
 def test_scenario_docstrings_exist():
