@@ -17,12 +17,20 @@ _NOISE = ("exit status", "make: ***", "Error: exit", "error: exit")
 # Commands running now, on any lane of the build (lab/offline/pipeline.py stops the side lane's).
 _running: set[subprocess.Popen[bytes]] = set()
 _running_lock = threading.Lock()
+_stopped = threading.Event()  # set by terminate_running: no new command starts
+
+
+def allow_running() -> None:
+    """A new build starts: commands may run again."""
+    _stopped.clear()
 
 
 def terminate_running() -> None:
-    """Ask every build command still running to stop (SIGTERM): the build was interrupted
-    or failed on another lane, and a side lane must not go on writing into the cache."""
+    """Ask every build command still running to stop (SIGTERM), and start no new one: the
+    build was interrupted or failed on another lane, and a side lane between two commands
+    of its step must not go on writing into the cache either."""
     with _running_lock:
+        _stopped.set()
         procs = list(_running)
     for proc in procs:
         if proc.poll() is None:
@@ -75,6 +83,8 @@ def run(
     while the person sees one line, and the step's heartbeat says ``doing`` (default: the
     command's name) until the next command.
     """
+    if _stopped.is_set():
+        raise StepFailed(step, "stopped: the build was interrupted or failed on another lane")
     heartbeat.doing(doing or describe(args))
     full_env = {**os.environ, **(env or {})}
     try:
@@ -90,6 +100,8 @@ def run(
         raise StepFailed(step, f"{args[0]} is not installed", "run `pull-lab host-prep`") from exc
     with _running_lock:
         _running.add(proc)
+        if _stopped.is_set():  # stopped while this one was starting
+            proc.terminate()
     try:
         stdout, _ = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

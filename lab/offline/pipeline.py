@@ -153,6 +153,7 @@ class Pipeline:
 
     def run(self) -> list[StepResult]:
         started = time.monotonic()
+        commands.allow_running()
         by_index: dict[int, StepResult] = {}
         side = SideLane(self._build)
         try:

@@ -148,6 +148,31 @@ def test_ctrl_c_or_a_failure_on_the_main_lane_stops_the_side_lanes_command(stop,
     assert lane_threads() == []
 
 
+def test_a_side_step_between_two_commands_starts_no_more_once_stopped(tmp_path):
+    """Ctrl-C lands while the side step is between its commands: its next one must not run."""
+    between, ran = threading.Event(), []
+
+    def side() -> None:
+        commands.run("rootfs", ["true"])
+        between.set()
+        assert commands._stopped.wait(WAIT), "the main lane's Ctrl-C never stopped the build"
+        commands.run("rootfs", ["touch", tmp_path / "second"])
+        ran.append("second")
+
+    def main() -> None:
+        assert between.wait(WAIT)
+        raise KeyboardInterrupt("Ctrl-C")
+
+    steps = [Step("rootfs", never_done, side, beside=True), Step("go", never_done, main)]
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline("build", steps, io.StringIO()).run()
+
+    assert ran == [] and not (tmp_path / "second").exists()
+    assert lane_threads() == []
+    # The next build runs its commands again.
+    Pipeline("build", [Step("go", never_done, lambda: commands.run("go", ["true"]))]).run()
+
+
 def test_heartbeats_are_plain_lines_while_two_lanes_share_the_output():
     """A live line is one line redrawn in place: two lanes redrawing it would garble both."""
     live_seen: list[bool] = []
