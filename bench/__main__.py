@@ -98,8 +98,8 @@ def build_lanes(args: argparse.Namespace) -> None:
     LANE_STEPS rebuilt from an empty Go build cache (Go's module cache stays warm), the rest
     linked from the lab's cache, the node image made again under a bench tag."""
     main_cache = BuildCache()
-    walls: dict[bool, list[float]] = {False: [], True: []}
     for version in args.kubernetes:
+        walls: dict[bool, list[float]] = {False: [], True: []}  # this version's runs only
         for _ in range(args.n):
             for lanes in (False, True):
                 walls[lanes].append(_partial_cold_build(main_cache, version, lanes))
