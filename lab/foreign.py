@@ -10,6 +10,7 @@ tainted, as kind and most clusters do).
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from kubernetes import client
 
 from lab.errors import LabError
 from lab.incluster_registry import Workspace
-from lab.kube import api_client, node_ready
+from lab.kube import api_client, delete_namespace, node_ready
 from lab.node_agent import AgentShell, NodeAgent
 from lab.settings import LABEL
 from lab.signals import shielded
@@ -86,6 +87,8 @@ class ForeignCluster:
         self.spec = read_nodes(self.core)
         self._workspace: Workspace | None = None
         self.agent: NodeAgent | None = None
+        # Test namespaces deleted during the run: still Terminating, maybe, until ``close``.
+        self._deleted: list[str] = []
 
     @property
     def core(self) -> client.CoreV1Api:
@@ -128,24 +131,37 @@ class ForeignCluster:
     def exec_prefix(self) -> str:
         return self.on(self.spec.node).exec_prefix
 
+    def delete_namespace(self, name: str) -> None:
+        """A test's namespace: deleted now, waited for at ``close`` (a namespace with pods in
+        it takes seconds to go; the run is not over while one is still Terminating)."""
+        delete_namespace(self.core, name)
+        self._deleted.append(name)
+
     def close(self, timeout: float = 120.0) -> None:
-        """Delete the lab's namespace (registries, agent, secrets) and wait until it is gone."""
-        if self._workspace is None:
-            return
+        """Delete the lab's namespace (registries, agent, secrets) and wait until it and every
+        test namespace the run deleted are gone."""
         with shielded():
-            with contextlib.suppress(client.ApiException):
-                self.core.delete_namespace(self.namespace, grace_period_seconds=0)
+            if self._workspace is not None:
+                with contextlib.suppress(client.ApiException):
+                    self.core.delete_namespace(self.namespace, grace_period_seconds=0)
+            # Asked again: a delete cut short (or refused) leaves nothing to wait for.
+            for name in self._deleted:
+                delete_namespace(self.core, name)
+            going = [self.namespace] if self._workspace is not None else []
+            deadline = time.monotonic() + timeout  # one budget for them all
             try:
-                wait_gone(
-                    self.core.list_namespace,
-                    what=f"namespace {self.namespace} gone",
-                    timeout=timeout,
-                    field_selector=f"metadata.name={self.namespace}",
-                )
+                for name in [*going, *self._deleted]:
+                    wait_gone(
+                        self.core.list_namespace,
+                        what=f"namespace {name} gone",
+                        timeout=max(deadline - time.monotonic(), 0.0),
+                        field_selector=f"metadata.name={name}",
+                    )
             except WaitTimeout as exc:
                 raise LabError(
-                    f"the lab's namespace {self.namespace} is still there: {exc}",
-                    f"look at `kubectl get all -n {self.namespace}`",
+                    f"a namespace of the lab's is still there: {exc}",
+                    f"look at `kubectl get all -n {name}`",
                 ) from exc
             self._workspace = None
+            self._deleted.clear()
             self.agent = None
