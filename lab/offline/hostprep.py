@@ -10,6 +10,7 @@ daemon the user runs: only the recorded one is ever reloaded or restarted withou
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from lab.errors import LabError
+from lab.offline.gobuild import GO_ENV
 from lab.offline.heartbeat import Heartbeat
 
 # What the offline build runs on the host, by the Debian package that brings it: a command on
@@ -44,6 +46,7 @@ def host_tool_present(tool: str) -> bool:
 
 RUNTIME_NAME = "pull-lab-runc"
 WRAPPER_PATH = Path("/usr/local/sbin/pull-lab-runc")
+WRAPPER_SOURCE = Path(__file__).with_name("runc_capfilter")
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 DOCKERD_LOG = Path("/var/log/pull-lab-dockerd.log")
 DOCKERD_READY_TIMEOUT = 60.0
@@ -221,16 +224,58 @@ def _apt_install(packages: list[str], report: HostReport, out: TextIO) -> None:
     report.add(f"installed Debian packages: {' '.join(packages)}", out)
 
 
+def wrapper_digest(source: Path = WRAPPER_SOURCE) -> str:
+    """Names one build of the wrapper: a digest of its Go source, stamped into the binary."""
+    digest = hashlib.sha256()
+    for path in sorted(source.iterdir()):
+        if path.suffix in (".go", ".mod"):
+            digest.update(f"{path.name}\0{len(path.read_bytes())}\0".encode())
+            digest.update(path.read_bytes())
+    return f"pull-lab-runc-{digest.hexdigest()[:32]}"
+
+
+def wrapper_current(digest: str, path: Path = WRAPPER_PATH) -> bool:
+    """The installed wrapper was built from this source (an older one is replaced)."""
+    return path.is_file() and digest.encode() in path.read_bytes()
+
+
+def build_wrapper(out: Path, digest: str) -> None:
+    """`go build` the wrapper: stdlib only, static, seconds even from an empty Go build cache."""
+    go = shutil.which("go")
+    if go is None:
+        raise LabError(
+            "this host needs the lab's runc wrapper, which is built with Go, and go is not on PATH",
+            "install Go 1.22 or newer and rerun",
+        )
+    proc = subprocess.run(
+        [go, "build", "-ldflags", f"-s -w -X main.source={digest}", "-o", str(out), "."],
+        cwd=WRAPPER_SOURCE,
+        env={**os.environ, **GO_ENV},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        last = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        raise LabError(
+            f"building the runc wrapper failed: {last[-1] if last else 'no output'}",
+            f"run `go build .` in {WRAPPER_SOURCE} to see why",
+        )
+
+
 def _install_wrapper(report: HostReport, out: TextIO) -> None:
-    source = Path(__file__).with_name("runc_capfilter.py").read_bytes()
-    if WRAPPER_PATH.exists() and WRAPPER_PATH.read_bytes() == source:
+    digest = wrapper_digest()
+    if wrapper_current(digest):
         return
     WRAPPER_PATH.parent.mkdir(parents=True, exist_ok=True)
     tmp = WRAPPER_PATH.with_suffix(".tmp")
-    tmp.write_bytes(source)
-    tmp.chmod(0o755)
-    os.replace(tmp, WRAPPER_PATH)
-    report.add(f"installed runc wrapper {WRAPPER_PATH}", out)
+    try:
+        build_wrapper(tmp, digest)
+        tmp.chmod(0o755)
+        os.replace(tmp, WRAPPER_PATH)  # a shim running the old one keeps its own copy
+    finally:
+        tmp.unlink(missing_ok=True)
+    report.add(f"installed runc wrapper {WRAPPER_PATH} ({digest})", out)
 
 
 def _write_daemon_json(report: HostReport, out: TextIO) -> bool:
@@ -357,8 +402,9 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
     info = docker_info()
     wrapper_needed = needs_cap_wrapper()
     wrapper_active = bool(info and info.get("DefaultRuntime") == RUNTIME_NAME)
+    wrapper_ready = not wrapper_needed or (wrapper_active and wrapper_current(wrapper_digest()))
     missing_tools = [tool for tool in HOST_PACKAGES if not host_tool_present(tool)]
-    if info is not None and not missing_tools and (wrapper_active or not wrapper_needed):
+    if info is not None and not missing_tools and wrapper_ready:
         return report
 
     docker_host = os.environ.get("DOCKER_HOST", "")
@@ -389,8 +435,9 @@ def prepare_host(out: TextIO = sys.stderr) -> HostReport:
         _apt_install(sorted({HOST_PACKAGES[t] for t in missing_tools}), report, out)
 
     if wrapper_needed:
-        if info is not None and not may_reconfigure_dockerd():
+        if info is not None and not wrapper_active and not may_reconfigure_dockerd():
             # A daemon the user runs: changing its default runtime is the user's call.
+            # (Replacing the wrapper host-prep installed earlier changes nothing of theirs.)
             raise LabError(
                 f"dockerd lacks the {RUNTIME_NAME} runtime privileged kind nodes need here, "
                 "and host-prep did not start that daemon",

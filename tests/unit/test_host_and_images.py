@@ -1,26 +1,19 @@
-"""Pure logic of host preparation, the runc wrapper, Debian sources and image assembly."""
+"""Pure logic of host preparation, Debian sources and image assembly (the runc wrapper, a Go
+program, is tested built: tests/integration/test_runc_wrapper.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import io
 import json
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from lab.errors import LabError
 from lab.offline import archive, debian, hostprep, nodeimage
 from lab.offline.archive import FileEntry, ImageSpec
-
-_spec = importlib.util.spec_from_file_location(
-    "runc_capfilter", Path(hostprep.__file__).with_name("runc_capfilter.py")
-)
-capfilter = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(capfilter)
 
 # This machine's bounding set: every capability up to 40 but CAP_SYS_RESOURCE (24).
 CAPBND_NO_SYS_RESOURCE = "CapBnd:\t000001fffeffffff\n"
@@ -39,38 +32,6 @@ def test_daemon_config_merge_keeps_other_settings():
     assert merged["runtimes"]["other"] == {"path": "/x"}
     assert merged["runtimes"][hostprep.RUNTIME_NAME] == {"path": str(hostprep.WRAPPER_PATH)}
     assert merged["default-runtime"] == hostprep.RUNTIME_NAME
-
-
-def test_capfilter_drops_capabilities_outside_the_bounding_set():
-    allowed = capfilter.allowed_caps(int("000001fffeffffff", 16))
-    assert "CAP_SYS_ADMIN" in allowed and "CAP_SYS_RESOURCE" not in allowed
-    caps = {"bounding": ["CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"], "effective": ["CAP_SYS_RESOURCE"]}
-    assert capfilter.filter_capabilities(caps, allowed) == {
-        "bounding": ["CAP_SYS_ADMIN"],
-        "effective": [],
-    }
-
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["--root", "/r", "--log", "/l", "create", "--bundle", "/b", "id"], ("create", "/b", None)),
-        (["--systemd-cgroup", "run", "--bundle=/b", "id"], ("run", "/b", None)),
-        (["exec", "--process", "/p.json", "id"], ("exec", None, "/p.json")),
-        (["state", "id"], ("state", None, None)),
-    ],
-)
-def test_capfilter_finds_subcommand_and_spec_files(argv, expected):
-    assert capfilter.parse_args(argv) == expected
-
-
-def test_capfilter_rewrites_bundle_config_in_place(tmp_path):
-    config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps({"process": {"capabilities": {"bounding": ["CAP_CHOWN", "CAP_SYS_RESOURCE"]}}})
-    )
-    capfilter.rewrite(str(config), ["process", "capabilities"], {"CAP_CHOWN"})
-    assert json.loads(config.read_text())["process"]["capabilities"]["bounding"] == ["CAP_CHOWN"]
 
 
 DEB822 = """Types: deb

@@ -1,0 +1,3 @@
+module registry-pull-lab/runc_capfilter
+
+go 1.22
