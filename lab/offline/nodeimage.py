@@ -22,6 +22,8 @@ from lab.offline.archive import DEFAULT_PATH, ImageSpec, write_archive
 
 STEP = "node-image"
 NODE_FILES = Path(__file__).with_name("node")
+# The node's egress guard: pull-lab-egress.sh as /usr/local/bin/pull-lab-egress, and its unit.
+EGRESS_SCRIPT = "pull-lab-egress"
 
 # Global (not namespaced) kernel settings a node's systemd-sysctl would change on the host.
 HOST_GLOBAL_SYSCTL_FILES = ("usr/lib/sysctl.d", "etc/sysctl.d/99-sysctl.conf")
@@ -178,6 +180,16 @@ def write_containerd_config(root: Path, runtime: Runtime, log: Path) -> None:
     )
 
 
+def keep_traffic_on_the_network(root: Path) -> None:
+    """A unit refusing, in the node, what would leave its docker network (node/*egress*)."""
+    script = root / "usr/local/bin" / EGRESS_SCRIPT
+    shutil.copyfile(NODE_FILES / f"{EGRESS_SCRIPT}.sh", script)
+    script.chmod(0o755)
+    unit = root / "etc/systemd/system" / f"{EGRESS_SCRIPT}.service"
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(NODE_FILES / f"{EGRESS_SCRIPT}.service", unit)
+
+
 def configure_rootfs(
     root: Path,
     kind_files: Path,
@@ -193,6 +205,7 @@ def configure_rootfs(
     net_d = root / "etc/cni/net.d"
     net_d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(NODE_FILES / "10-lab-ptp.conflist", net_d / "10-lab-ptp.conflist")
+    keep_traffic_on_the_network(root)
     (root / "etc/containerd/certs.d").mkdir(parents=True, exist_ok=True)
     write_containerd_config(root, runtime, log)
     # The node's own ctr: containerd 2's default spec, not whatever the host has.
@@ -202,7 +215,12 @@ def configure_rootfs(
     clear_unit_wants(root)
     with (root / "etc/systemd/journald.conf").open("a") as f:
         f.write("ReadKMsg=no\n")
-    for unit in ("kubelet.service", "containerd.service", "undo-mount-hacks.service"):
+    for unit in (
+        "kubelet.service",
+        "containerd.service",
+        "undo-mount-hacks.service",
+        f"{EGRESS_SCRIPT}.service",
+    ):
         enable_unit(root, unit)
     mask_unit(root, "systemd-binfmt.service")
     (root / "etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
