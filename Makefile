@@ -70,13 +70,15 @@ wheel: venv
 	rm -rf build  # setuptools reuses build/lib: a file removed since must not ship
 	$(PY) -m pip wheel -q --no-deps -w dist .
 
-bench: build build-oldest
+# The last figure is `make test`'s own: the whole suite once (about 31 minutes on 2 cores).
+bench: build build-oldest test-tools
 	$(PY) -m bench warm-cluster -n 3 --kubernetes 1.37,$(OLDEST_KUBERNETES)
 	$(PY) -m bench vs-kind -n 3
 	$(PY) -m bench one-scenario -n 3
 	$(PY) -m bench catalogue
 	$(PY) -m bench lab-memory
 	$(PY) -m bench build-lanes
+	$(PY) -m bench suite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache lab-report build dist

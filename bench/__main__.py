@@ -7,6 +7,7 @@ python -m bench catalogue
 python -m bench vs-kind -n 3     # pull-lab up + down beside raw kind, with the ratio
 python -m bench one-scenario -n 3  # `pull-lab run secret-kubectl`, its cluster included
 python -m bench lab-memory      # a running lab's memory per container
+python -m bench suite           # `make test`'s pytest: wall, machine CPU, costliest files
 
 Each takes `--kubernetes 1.37,1.34` (default: the default version): the figures per version, in
 that order. For cold-build the first version starts from empty caches and each later one reuses
@@ -366,6 +367,12 @@ def lab_memory(args: argparse.Namespace) -> None:
         print(f"  {'total':<36} {total:8.0f} MiB")
 
 
+def suite(args: argparse.Namespace) -> int:
+    from bench.suite import run_suite
+
+    return run_suite(args.pytest_args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -398,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-n", type=int, default=5, help="samples, 1 s apart")
     p.add_argument("--settle", type=float, default=20.0, help="seconds idle before sampling")
     p.set_defaults(func=lab_memory)
+    p = sub.add_parser("suite", help="the whole test suite: wall, machine CPU, costliest files")
+    p.add_argument(
+        "pytest_args", nargs="*", help="passed to pytest after `--` (default: the whole suite)"
+    )
+    p.set_defaults(func=suite)
     for p in sub.choices.values():
         p.add_argument(
             "--kubernetes",
@@ -407,8 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     args = parser.parse_args(argv)
     args.kubernetes = args.kubernetes or [load_versions()]
-    args.func(args)
-    return 0
+    return args.func(args) or 0
 
 
 if __name__ == "__main__":
