@@ -122,25 +122,16 @@ def test_tls_registry_declared_plain_http_on_the_node(lab, lab_registries, lab_n
 
 
 # ---- 3. the network ------------------------------------------------------------------------
-# Addresses already handed to a test. The kubelet pulls one image at a time: a pull still
-# queued from the no-route test's deleted pod, to the same address, ran into the next test's
-# DROP rule and waited out containerd's 30 s dial before this test's own pull began (the
-# timeout test took 32, 62, 92 or 122 s in CI runs of the same code).
-HANDED_OUT: set[str] = set()
-
-
 def unused_address(network: str) -> str:
-    """An address of the lab network's subnet that no container holds and no earlier test of
-    this session used (below the registries' slots at the top of the subnet, above what Docker
-    hands out from the bottom)."""
+    """An address of the lab network's subnet that no container holds (below the registries'
+    slots at the top of the subnet, above what Docker hands out from the bottom)."""
     subnet, used = network_ipv4(docker.from_env(), network)
     net = ipaddress.ip_network(subnet)
     for offset in range(100, 200):
         candidate = str(net.broadcast_address - offset)
-        if candidate not in used and candidate not in HANDED_OUT:
-            HANDED_OUT.add(candidate)
+        if candidate not in used:
             return candidate
-    raise AssertionError(f"no unused address in {subnet}: {sorted(used | HANDED_OUT)}")
+    raise AssertionError(f"no unused address in {subnet}: {sorted(used)}")
 
 
 def test_address_nothing_holds_is_no_route(lab, lab_settings):
