@@ -182,9 +182,7 @@ def write_containerd_config(root: Path, runtime: Runtime, log: Path) -> None:
 
 def keep_traffic_on_the_network(root: Path) -> None:
     """A unit refusing, in the node, what would leave its docker network (node/*egress*)."""
-    script = root / "usr/local/bin" / EGRESS_SCRIPT
-    shutil.copyfile(NODE_FILES / f"{EGRESS_SCRIPT}.sh", script)
-    script.chmod(0o755)
+    _install(NODE_FILES / f"{EGRESS_SCRIPT}.sh", root / "usr/local/bin" / EGRESS_SCRIPT)
     unit = root / "etc/systemd/system" / f"{EGRESS_SCRIPT}.service"
     unit.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(NODE_FILES / f"{EGRESS_SCRIPT}.service", unit)
